@@ -1,0 +1,181 @@
+/* core/od.c — memory, buffers, logging, strings. */
+#include "od.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <limits.h>
+#include <time.h>
+
+static void oom(void)
+{
+    fputs("odock: out of memory\n", stderr);
+    abort();
+}
+
+void *od_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) oom();
+    return p;
+}
+
+void *od_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom();
+    return p;
+}
+
+void *od_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom();
+    return q;
+}
+
+char *od_strdup(const char *s)
+{
+    return s ? od_strndup(s, strlen(s)) : NULL;
+}
+
+char *od_strndup(const char *s, size_t n)
+{
+    if (!s) return NULL;
+    char *p = od_malloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* ---- buffer ---- */
+
+static void buf_grow(od_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) cap *= 2;
+    b->p = od_realloc(b->p, cap);
+    b->cap = cap;
+}
+
+void od_buf_put(od_buf *b, const void *data, size_t n)
+{
+    buf_grow(b, n);
+    if (n) memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void od_buf_puts(od_buf *b, const char *s)
+{
+    od_buf_put(b, s, strlen(s));
+}
+
+void od_buf_putc(od_buf *b, char c)
+{
+    od_buf_put(b, &c, 1);
+}
+
+void od_buf_vprintf(od_buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0) return;
+    buf_grow(b, (size_t)n);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void od_buf_printf(od_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    od_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void od_buf_reset(od_buf *b)
+{
+    b->len = 0;
+    if (b->p) b->p[0] = '\0';
+}
+
+void od_buf_free(od_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+char *od_buf_take(od_buf *b)
+{
+    char *p = b->p ? b->p : od_strdup("");
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- logging ---- */
+
+int od_log_level = OD_LOG_INFO;
+
+void od_log(int level, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < od_log_level) return;
+    char ts[32];
+    od_time_fmt(od_wall_ms(), ts);
+    char line[2048];
+    int off = snprintf(line, sizeof line, "%s %-5s ", ts, names[level & 3]);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+}
+
+/* ---- strings ---- */
+
+int od_str_eq(const char *a, const char *b)
+{
+    if (!a || !b) return a == b;
+    return strcmp(a, b) == 0;
+}
+
+int od_parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s) return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s) return -1;
+    *out = v;
+    return 0;
+}
+
+int od_glob_match(const char *p, const char *s)
+{
+    /* iterative with one backtrack point: linear enough for grant patterns */
+    const char *star = NULL, *ss = NULL;
+    while (*s) {
+        if (*p == '*') {
+            star = p++;
+            ss = s;
+        } else if (*p == '?' || *p == *s) {
+            p++;
+            s++;
+        } else if (star) {
+            p = star + 1;
+            s = ++ss;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '*') p++;
+    return *p == '\0';
+}

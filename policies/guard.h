@@ -1,0 +1,60 @@
+/* policies/guard.h — guardrails: prompt-injection scoring, PII and secret
+ * detectors, custom PCRE2 rules. Knows nothing of HTTP or MCP: it inspects
+ * text (or every string inside a cJSON tree) and says what it found. */
+#ifndef POL_GUARD_H
+#define POL_GUARD_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "../core/config.h"
+
+typedef struct gr_engine gr_engine; /* compiled, immutable, shared by all requests */
+
+/* Compiles the guardrail config (detectors, thresholds, PCRE2 rules with JIT).
+ * NULL on error with *err naming the rule ("guardrails.rules[0].pattern: ..."). */
+gr_engine *gr_engine_new(const od_guard_cfg *cfg, char **err);
+void gr_engine_free(gr_engine *e);
+
+#define GR_MAX_FINDINGS 32
+
+typedef struct gr_finding {
+    char detector[32]; /* "email", "card", "aws_key", "injection", "rule:codename" */
+    od_action action;  /* what was applied */
+    int count;
+} gr_finding;
+
+/* Per-request state: findings, and the mask table so the same value gets the
+ * same placeholder ([EMAIL_1]) everywhere within one request. */
+typedef struct gr_ctx {
+    gr_finding findings[GR_MAX_FINDINGS];
+    int nfindings;
+    int blocked;               /* 1 once a block action fired */
+    const char *block_reason;  /* "guardrail_injection" | "guardrail_pii" | "guardrail_secret" | "guardrail_rule" */
+    char block_detector[32];   /* which detector blocked (never the matched text) */
+    int injection_score;       /* highest score seen */
+    void *masks;               /* private: value -> placeholder table */
+    const char *key_id;        /* principal, for rules limited to keys/teams */
+    const char *key_name;
+    const char *team;
+} gr_ctx;
+
+void gr_ctx_init(gr_ctx *c, const char *key_id, const char *key_name, const char *team);
+void gr_ctx_free(gr_ctx *c);
+
+/* Inspects one text. where is one OD_WHERE_* bit. When something is masked,
+ * returns a newly allocated masked copy in *masked (caller frees), else sets
+ * *masked = NULL. Returns 1 if the request must be blocked (c->blocked set),
+ * 0 otherwise. Works on any bytes (invalid UTF-8 included) without crashing. */
+int gr_scan_text(const gr_engine *e, gr_ctx *c, unsigned where,
+                 const char *text, size_t len, char **masked);
+
+/* Inspects every string value inside node (objects, arrays, nested), replacing
+ * masked strings in place. Object keys are not inspected. Depth is bounded.
+ * Returns 1 if blocked, 0 otherwise. */
+int gr_scan_json(const gr_engine *e, gr_ctx *c, unsigned where, cJSON *node);
+
+/* Findings as compact JSON for the ledger, e.g. {"email":2,"injection":1};
+ * never includes matched text. Caller frees. NULL when there are none. */
+char *gr_findings_json(const gr_ctx *c);
+
+#endif

@@ -1,0 +1,547 @@
+/* policies/ledger.c — opening, migrating and reading the SQLite ledger. */
+#include "ledger.h"
+#include "../core/od.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const MIGRATIONS[] = {
+    /* version 1 */
+    "CREATE TABLE teams("
+    "  name TEXT PRIMARY KEY,"
+    "  models TEXT, tools TEXT,"
+    "  rpm INTEGER NOT NULL DEFAULT 0, tpm INTEGER NOT NULL DEFAULT 0,"
+    "  max_parallel INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE keys("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  secret_hash BLOB NOT NULL,"
+    "  prev_hash BLOB, prev_until_ms INTEGER,"
+    "  team TEXT REFERENCES teams(name),"
+    "  user TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER, revoked_ms INTEGER,"
+    "  models TEXT, tools TEXT,"
+    "  rpm INTEGER NOT NULL DEFAULT 0, tpm INTEGER NOT NULL DEFAULT 0,"
+    "  max_parallel INTEGER NOT NULL DEFAULT 0,"
+    "  metadata TEXT);"
+    "CREATE TABLE budgets("
+    "  id INTEGER PRIMARY KEY,"
+    "  scope TEXT NOT NULL CHECK(scope IN ('key','team','global')),"
+    "  subject TEXT NOT NULL,"
+    "  limit_micros INTEGER NOT NULL CHECK(limit_micros >= 0),"
+    "  period TEXT NOT NULL CHECK(period IN ('daily','weekly','monthly','total')),"
+    "  spent_micros INTEGER NOT NULL DEFAULT 0,"
+    "  held_micros INTEGER NOT NULL DEFAULT 0 CHECK(held_micros >= 0),"
+    "  period_start_ms INTEGER NOT NULL,"
+    "  UNIQUE(scope, subject));"
+    "CREATE TABLE leases("
+    "  owner TEXT NOT NULL,"
+    "  budget_id INTEGER NOT NULL REFERENCES budgets(id) ON DELETE CASCADE,"
+    "  micros INTEGER NOT NULL CHECK(micros >= 0),"
+    "  expires_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY(owner, budget_id));"
+    "CREATE TABLE events("
+    "  id INTEGER PRIMARY KEY,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  key_id TEXT, team TEXT, user TEXT,"
+    "  kind TEXT NOT NULL CHECK(kind IN ('llm','tool')),"
+    "  target TEXT, provider TEXT, model TEXT,"
+    "  status TEXT NOT NULL CHECK(status IN ('ok','denied','error')),"
+    "  http_status INTEGER, reason TEXT,"
+    "  prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  completion_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cached_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  cost_micros INTEGER NOT NULL DEFAULT 0,"
+    "  latency_us INTEGER, ttft_us INTEGER,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  findings TEXT);"
+    "CREATE INDEX events_ts ON events(ts_ms);"
+    "CREATE INDEX events_request ON events(request_id);"
+    "CREATE INDEX events_key ON events(key_id, ts_ms);",
+};
+
+int ldg_exec(sqlite3 *db, const char *sql, char **err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (err) *err = od_strdup(msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int ldg_begin(sqlite3 *db)
+{
+    /* busy_timeout covers most waits; BEGIN IMMEDIATE can still report BUSY
+     * at once when a reader upgrades, so retry a little */
+    for (int i = 0; i < 50; i++) {
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) return -1;
+        usleep(2000);
+    }
+    return -1;
+}
+
+int ldg_commit(sqlite3 *db)
+{
+    return sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+void ldg_rollback(sqlite3 *db)
+{
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int64_t meta_get(sqlite3 *db, const char *k)
+{
+    sqlite3_stmt *st;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int meta_set(sqlite3 *db, const char *k, int64_t v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT INTO meta(k, v) VALUES(?, ?) "
+                               "ON CONFLICT(k) DO UPDATE SET v = excluded.v", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, v);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ldg_bump_generation(sqlite3 *db)
+{
+    return ldg_exec(db, "UPDATE meta SET v = v + 1 WHERE k = 'generation'", NULL);
+}
+
+int64_t ldg_generation(sqlite3 *db)
+{
+    return meta_get(db, "generation");
+}
+
+static int migrate(sqlite3 *db, char **err)
+{
+    if (ldg_exec(db, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL)", err) != 0)
+        return -1;
+    int64_t have = meta_get(db, "schema_version");
+    if (have > LDG_SCHEMA_VERSION) {
+        od_buf b = {0};
+        od_buf_printf(&b, "ledger schema version %lld is newer than this odock (%d): upgrade odock",
+                      (long long)have, LDG_SCHEMA_VERSION);
+        *err = od_buf_take(&b);
+        return -1;
+    }
+    if (have == LDG_SCHEMA_VERSION) return 0;
+    if (ldg_begin(db) != 0) {
+        *err = od_strdup("ledger is locked by another process");
+        return -1;
+    }
+    have = meta_get(db, "schema_version"); /* another process may have won */
+    for (int64_t v = have; v < LDG_SCHEMA_VERSION; v++)
+        if (ldg_exec(db, MIGRATIONS[v], err) != 0) goto fail;
+    if (meta_set(db, "schema_version", LDG_SCHEMA_VERSION) != 0) goto fail;
+    if (ldg_exec(db, "INSERT OR IGNORE INTO meta(k, v) VALUES('generation', 1)", err) != 0) goto fail;
+    if (ldg_commit(db) != 0) goto fail;
+    return 0;
+fail:
+    if (!*err) *err = od_strdup(sqlite3_errmsg(db));
+    ldg_rollback(db);
+    return -1;
+}
+
+sqlite3 *ldg_open(const char *path, int create, char **err)
+{
+    sqlite3 *db = NULL;
+    *err = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        od_buf b = {0};
+        od_buf_printf(&b, "cannot open ledger %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        *err = od_buf_take(&b);
+        goto fail;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    char *e = NULL;
+    /* journal_mode reads the header: a corrupt or non-SQLite file fails here */
+    if (ldg_exec(db, "PRAGMA journal_mode = WAL", &e) != 0 ||
+        ldg_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", &e) != 0 ||
+        migrate(db, &e) != 0) {
+        od_buf b = {0};
+        od_buf_printf(&b, "ledger %s: %s", path, e ? e : "unreadable");
+        free(e);
+        *err = od_buf_take(&b);
+        goto fail;
+    }
+    return db;
+fail:
+    sqlite3_close(db);
+    return NULL;
+}
+
+void ldg_close(sqlite3 *db)
+{
+    sqlite3_close(db);
+}
+
+/* ---- names ---- */
+
+const char *ldg_scope_name(ldg_scope s)
+{
+    static const char *const n[] = {"key", "team", "global"};
+    return n[s];
+}
+
+const char *ldg_period_name(ldg_period p)
+{
+    static const char *const n[] = {"daily", "weekly", "monthly", "total"};
+    return n[p];
+}
+
+int ldg_period_parse(const char *s, ldg_period *out)
+{
+    for (int i = 0; i <= LDG_PERIOD_TOTAL; i++)
+        if (od_str_eq(s, ldg_period_name((ldg_period)i))) {
+            *out = (ldg_period)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int scope_parse(const char *s, ldg_scope *out)
+{
+    for (int i = 0; i <= LDG_SCOPE_GLOBAL; i++)
+        if (od_str_eq(s, ldg_scope_name((ldg_scope)i))) {
+            *out = (ldg_scope)i;
+            return 0;
+        }
+    return -1;
+}
+
+int64_t ldg_period_start(ldg_period p, int64_t now_ms)
+{
+    const int64_t day = 86400000;
+    int64_t days = now_ms / day;
+    switch (p) {
+    case LDG_PERIOD_DAILY: return days * day;
+    case LDG_PERIOD_WEEKLY: return (days - (days + 3) % 7) * day; /* 1970-01-01 was a Thursday */
+    case LDG_PERIOD_MONTHLY: {
+        time_t t = (time_t)(now_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        return (days - (tm.tm_mday - 1)) * day;
+    }
+    case LDG_PERIOD_TOTAL: return 0;
+    }
+    return 0;
+}
+
+int64_t ldg_period_next(ldg_period p, int64_t start_ms)
+{
+    const int64_t day = 86400000;
+    switch (p) {
+    case LDG_PERIOD_DAILY: return start_ms + day;
+    case LDG_PERIOD_WEEKLY: return start_ms + 7 * day;
+    case LDG_PERIOD_MONTHLY: {
+        time_t t = (time_t)(start_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int y = tm.tm_year + 1900;
+        int len = mdays[tm.tm_mon] + (tm.tm_mon == 1 && ((y % 4 == 0 && y % 100) || y % 400 == 0));
+        return ldg_period_start(p, start_ms) + (int64_t)len * day;
+    }
+    case LDG_PERIOD_TOTAL: return 0;
+    }
+    return 0;
+}
+
+/* ---- keys ---- */
+
+static char *col_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? od_strdup((const char *)s) : NULL;
+}
+
+#define KEY_COLS "id, name, secret_hash, prev_hash, prev_until_ms, team, user, created_ms, " \
+                 "expires_ms, revoked_ms, models, tools, rpm, tpm, max_parallel, metadata"
+
+static void key_from_row(sqlite3_stmt *st, ldg_key *k)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(k->id, sizeof k->id, "%s", (const char *)sqlite3_column_text(st, 0));
+    k->name = col_strdup(st, 1);
+    if (sqlite3_column_bytes(st, 2) == 32) memcpy(k->hash, sqlite3_column_blob(st, 2), 32);
+    if (sqlite3_column_bytes(st, 3) == 32) {
+        k->has_prev = 1;
+        memcpy(k->prev_hash, sqlite3_column_blob(st, 3), 32);
+        k->prev_until_ms = sqlite3_column_int64(st, 4);
+    }
+    k->team = col_strdup(st, 5);
+    k->user = col_strdup(st, 6);
+    k->created_ms = sqlite3_column_int64(st, 7);
+    k->expires_ms = sqlite3_column_int64(st, 8);
+    k->revoked_ms = sqlite3_column_int64(st, 9);
+    k->models = col_strdup(st, 10);
+    k->tools = col_strdup(st, 11);
+    k->rpm = sqlite3_column_int64(st, 12);
+    k->tpm = sqlite3_column_int64(st, 13);
+    k->max_parallel = sqlite3_column_int64(st, 14);
+    k->metadata = col_strdup(st, 15);
+}
+
+void ldg_key_free(ldg_key *k)
+{
+    free(k->name);
+    free(k->team);
+    free(k->user);
+    free(k->models);
+    free(k->tools);
+    free(k->metadata);
+    memset(k, 0, sizeof *k);
+}
+
+void ldg_keys_free(ldg_key *k, int n)
+{
+    for (int i = 0; i < n; i++) ldg_key_free(&k[i]);
+    free(k);
+}
+
+int ldg_keys_load(sqlite3 *db, ldg_key **out, int *n)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT " KEY_COLS " FROM keys ORDER BY created_ms, id", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = od_realloc(*out, (size_t)cap * sizeof **out);
+        }
+        key_from_row(st, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int ldg_key_find(sqlite3 *db, const char *id_or_name, ldg_key *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT " KEY_COLS " FROM keys WHERE id = ?1 OR name = ?1 "
+                               "ORDER BY id = ?1 DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, id_or_name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int res = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (res == 0) key_from_row(st, out);
+    sqlite3_finalize(st);
+    return res;
+}
+
+int ldg_teams_load(sqlite3 *db, ldg_team **out, int *n)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT name, models, tools, rpm, tpm, max_parallel FROM teams ORDER BY name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = od_realloc(*out, (size_t)cap * sizeof **out);
+        }
+        ldg_team *t = &(*out)[(*n)++];
+        t->name = col_strdup(st, 0);
+        t->models = col_strdup(st, 1);
+        t->tools = col_strdup(st, 2);
+        t->rpm = sqlite3_column_int64(st, 3);
+        t->tpm = sqlite3_column_int64(st, 4);
+        t->max_parallel = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void ldg_teams_free(ldg_team *t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].models);
+        free(t[i].tools);
+    }
+    free(t);
+}
+
+int ldg_team_ensure(sqlite3 *db, const char *team, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO teams(name, created_ms) VALUES(?, ?)", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, team, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- budgets ---- */
+
+int ldg_budgets_roll(sqlite3 *db, int64_t now_ms)
+{
+    sqlite3_stmt *sel, *upd;
+    if (sqlite3_prepare_v2(db, "SELECT id, period, period_start_ms FROM budgets WHERE period != 'total'",
+                           -1, &sel, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_prepare_v2(db, "UPDATE budgets SET spent_micros = 0, period_start_ms = ? WHERE id = ?",
+                           -1, &upd, NULL) != SQLITE_OK) {
+        sqlite3_finalize(sel);
+        return -1;
+    }
+    int rc = 0;
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        ldg_period p;
+        if (ldg_period_parse((const char *)sqlite3_column_text(sel, 1), &p) != 0) continue;
+        int64_t start = ldg_period_start(p, now_ms);
+        if (sqlite3_column_int64(sel, 2) >= start) continue;
+        sqlite3_bind_int64(upd, 1, start);
+        sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+        if (sqlite3_step(upd) != SQLITE_DONE) rc = -1;
+        sqlite3_reset(upd);
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    return rc;
+}
+
+int ldg_budgets_load(sqlite3 *db, int64_t now_ms, ldg_budget **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, scope, subject, limit_micros, spent_micros, held_micros, period, "
+                               "period_start_ms FROM budgets ORDER BY scope, subject", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = od_realloc(*out, (size_t)cap * sizeof **out);
+        }
+        ldg_budget *b = &(*out)[*n];
+        memset(b, 0, sizeof *b);
+        b->id = sqlite3_column_int64(st, 0);
+        if (scope_parse((const char *)sqlite3_column_text(st, 1), &b->scope) != 0) continue;
+        snprintf(b->subject, sizeof b->subject, "%s", (const char *)sqlite3_column_text(st, 2));
+        b->limit_micros = sqlite3_column_int64(st, 3);
+        b->spent_micros = sqlite3_column_int64(st, 4);
+        b->held_micros = sqlite3_column_int64(st, 5);
+        if (ldg_period_parse((const char *)sqlite3_column_text(st, 6), &b->period) != 0) continue;
+        b->period_start_ms = sqlite3_column_int64(st, 7);
+        /* a period that ended but was not rolled yet reads as empty */
+        if (b->period != LDG_PERIOD_TOTAL && b->period_start_ms < ldg_period_start(b->period, now_ms)) {
+            b->spent_micros = 0;
+            b->period_start_ms = ldg_period_start(b->period, now_ms);
+        }
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int ldg_leases_reap(sqlite3 *db, int64_t now_ms)
+{
+    sqlite3_stmt *st;
+    const char *sql =
+        "UPDATE budgets SET held_micros = MAX(0, held_micros - "
+        "  (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE budget_id = budgets.id AND expires_ms < ?1)) "
+        "WHERE id IN (SELECT budget_id FROM leases WHERE expires_ms < ?1)";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    if (rc) return rc;
+    if (sqlite3_prepare_v2(db, "DELETE FROM leases WHERE expires_ms < ?", -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- events ---- */
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && *s) sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, i);
+}
+
+int ldg_events_insert(sqlite3 *db, const ldg_event *ev, int n, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    if (ldg_begin(db) != 0) goto fail;
+    if (sqlite3_prepare_v2(db,
+            "INSERT INTO events(ts_ms, request_id, key_id, team, user, kind, target, provider, model, "
+            "status, http_status, reason, prompt_tokens, completion_tokens, cached_tokens, cost_micros, "
+            "latency_us, ttft_us, attempts, bytes_in, bytes_out, findings) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        const ldg_event *e = &ev[i];
+        sqlite3_bind_int64(st, 1, e->ts_ms);
+        sqlite3_bind_text(st, 2, e->request_id, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st, 3, e->key_id);
+        bind_text_or_null(st, 4, e->team);
+        bind_text_or_null(st, 5, e->user);
+        sqlite3_bind_text(st, 6, e->kind, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 7, e->target);
+        bind_text_or_null(st, 8, e->provider);
+        bind_text_or_null(st, 9, e->model);
+        sqlite3_bind_text(st, 10, e->status, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 11, e->http_status);
+        bind_text_or_null(st, 12, e->reason);
+        sqlite3_bind_int64(st, 13, e->prompt_tokens);
+        sqlite3_bind_int64(st, 14, e->completion_tokens);
+        sqlite3_bind_int64(st, 15, e->cached_tokens);
+        sqlite3_bind_int64(st, 16, e->cost_micros);
+        sqlite3_bind_int64(st, 17, e->latency_us);
+        if (e->ttft_us > 0) sqlite3_bind_int64(st, 18, e->ttft_us);
+        else sqlite3_bind_null(st, 18);
+        sqlite3_bind_int(st, 19, e->attempts);
+        sqlite3_bind_int64(st, 20, e->bytes_in);
+        sqlite3_bind_int64(st, 21, e->bytes_out);
+        bind_text_or_null(st, 22, e->findings);
+        if (sqlite3_step(st) != SQLITE_DONE) goto fail;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (ldg_commit(db) != 0) {
+        st = NULL;
+        goto fail;
+    }
+    return 0;
+fail:
+    if (err) *err = od_strdup(sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    ldg_rollback(db);
+    return -1;
+}
