@@ -484,7 +484,8 @@ static void parse_action(cfg_ctx *c, const cJSON *o, const char *name, const cha
 
 static const char *const DETECTORS[] = {
     "email", "phone", "card", "iban", "ssn", "ip",
-    "aws_key", "openai_key", "anthropic_key", "github_token", "jwt", "private_key", "high_entropy",
+    "aws_key", "openai_key", "anthropic_key", "github_token", "jwt", "private_key", "stripe_key",
+    "slack_token", "google_api_key", "high_entropy",
     NULL};
 
 static void parse_family(cfg_ctx *c, od_guard_cfg *g, const cJSON *root, const char *family,

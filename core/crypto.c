@@ -115,14 +115,26 @@ int od_random_base62(char *out, size_t n)
     return 0;
 }
 
+/* Request ids need to be unique, not secret: a xorshift generator seeded
+ * once from the CSPRNG keeps the syscall off the hot path. */
 void od_request_id(char out[25])
 {
+    static _Thread_local uint64_t s[2];
+    if (!s[0] && !s[1]) {
+        if (od_random_bytes(s, sizeof s) != 0 || (!s[0] && !s[1])) {
+            s[0] = (uint64_t)od_mono_us() | 1;
+            s[1] = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ULL;
+        }
+    }
     uint8_t b[12];
-    if (od_random_bytes(b, sizeof b) != 0) {
-        /* no entropy is no reason to fail a request: fall back to the clock */
-        int64_t t = od_mono_us();
-        memset(b, 0, sizeof b);
-        memcpy(b, &t, sizeof t);
+    for (int i = 0; i < 2; i++) {
+        /* xorshift128+ */
+        uint64_t x = s[0], y = s[1];
+        s[0] = y;
+        x ^= x << 23;
+        s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+        uint64_t v = s[1] + y;
+        memcpy(b + 8 * i, &v, i ? 4 : 8);
     }
     od_hex(b, sizeof b, out);
 }

@@ -17,6 +17,21 @@ void gr_engine_free(gr_engine *e);
 
 #define GR_MAX_FINDINGS 32
 
+/* Block reasons (gr_ctx.block_reason). */
+#define GR_R_INJECTION "guardrail_injection"
+#define GR_R_PII       "guardrail_pii"
+#define GR_R_SECRET    "guardrail_secret"
+#define GR_R_RULE      "guardrail_rule"
+#define GR_R_TOO_DEEP  "guardrail_too_deep" /* gr_scan_json: nesting beyond GR_JSON_MAX_DEPTH */
+
+/* gr_scan_json refuses (blocks) JSON nested deeper than this rather than
+ * let content it did not inspect through. */
+#define GR_JSON_MAX_DEPTH 64
+
+/* Built-in detector names, NULL-terminated: the names cfg->detectors may
+ * override ("email", ..., "high_entropy", "stripe_key", ...). */
+const char *const *gr_detector_names(void);
+
 typedef struct gr_finding {
     char detector[32]; /* "email", "card", "aws_key", "injection", "rule:codename" */
     od_action action;  /* what was applied */
@@ -41,12 +56,20 @@ typedef struct gr_ctx {
 void gr_ctx_init(gr_ctx *c, const char *key_id, const char *key_name, const char *team);
 void gr_ctx_free(gr_ctx *c);
 
-/* Inspects one text. where is one OD_WHERE_* bit. When something is masked,
+/* Inspects one text. where is one OD_WHERE_* bit. Injection scoring runs
+ * for input, tool_args and tool_results (not model output); PII, secrets
+ * and the rules whose applies_to includes where run everywhere. With
+ * injection on "mask", the whole text becomes "[INJECTION_n]". When something is masked,
  * returns a newly allocated masked copy in *masked (caller frees), else sets
  * *masked = NULL. Returns 1 if the request must be blocked (c->blocked set),
  * 0 otherwise. Works on any bytes (invalid UTF-8 included) without crashing. */
 int gr_scan_text(const gr_engine *e, gr_ctx *c, unsigned where,
                  const char *text, size_t len, char **masked);
+
+/* Same, for text that may hold NUL bytes: the masked copy's length goes to
+ * *masked_len (it is NUL-terminated as well). */
+int gr_scan_text_len(const gr_engine *e, gr_ctx *c, unsigned where, const char *text, size_t len,
+                     char **masked, size_t *masked_len);
 
 /* Inspects every string value inside node (objects, arrays, nested), replacing
  * masked strings in place. Object keys are not inspected. Depth is bounded.

@@ -79,7 +79,12 @@ const prov_adapter *prov_adapter_for(const char *type);
  * Upstream model names select behaviour: "echo" (default: answers with the
  * last user message), "fail" (HTTP 500), "fail-429" (429, Retry-After: 1),
  * "slow" (delay_ms 2000 before the answer), "tools" (answers with a tool
- * call to the first tool offered). */
+ * call to the first tool offered). Also "fail-<status>" and "slow-<ms>".
+ * Usage: prompt = ceil(bytes of all message text / 4), completion =
+ * ceil(reply bytes / 4); a reply longer than max_tokens is cut there
+ * (finish_reason "length"). prov_mock_chat returns 0 with *out filled (any
+ * status), -1 for an unreadable request (status 400, error set); free with
+ * prov_mock_result_free either way. prov_mock_embed: 0, or -1 on bad input. */
 typedef struct prov_mock_result {
     int status;            /* HTTP status the mock "upstream" returns */
     int retry_after_s;     /* for 429 */
@@ -120,7 +125,17 @@ int64_t prov_estimate_prompt_tokens(const cJSON *req);
  * 0 when unknown. */
 int64_t prov_max_output_tokens(const char *model);
 
-/* ---- additions (providers engineer) ---- */
+/* ---- additions (providers engineer) ----
+ * Notes on the API above:
+ * - prov_price_lookup: out->model is borrowed (from cfg or a static table);
+ *   dated names match their family ("gpt-4o-2024-08-06" -> "gpt-4o"); when the
+ *   upstream name is unknown the alias is tried (Azure deployment names); any
+ *   provider of type mock costs $1/M input, $0.50/M cached, $2/M output.
+ * - prov_cost_micros also charges Anthropic cache writes (cache_write_tokens,
+ *   counted in prompt_tokens) their 25% surcharge (100% for 1-hour writes).
+ * - Anthropic front streams: give prov_astream_chunk every chunk, the usage
+ *   chunk included (never strip it there); call prov_astream_finish once,
+ *   when the upstream stream ended, with the settled usage. */
 
 /* After stream_event returned -1 because the upstream reported an error
  * inside the stream: its message (borrowed, no credentials); else NULL. */

@@ -1,0 +1,752 @@
+/* mcp/session.c — the downstream side: one MCP client session. Parses what
+ * the client sends, answers what odock answers itself (initialize, ping,
+ * merged lists), routes the rest to the owning upstream, and walks every
+ * tools/call, resources/read and prompts/get through the policy engine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mux_int.h"
+
+#define ODOCK_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* output */
+
+static void send_json(mcp_session *s, cJSON *msg, int kind)
+{
+    char idt[128] = "";
+    if (kind == MCP_OUT_RESPONSE) mcp_rpc_id_text(cJSON_GetObjectItem(msg, "id"), idt, sizeof idt);
+    char *txt = cJSON_PrintUnformatted(msg);
+    if (!txt) return;
+    s->send(s->ud, txt, strlen(txt), kind, kind == MCP_OUT_RESPONSE ? idt : NULL);
+    cJSON_free(txt);
+}
+
+static mcp_batch *batch_new(void)
+{
+    mcp_batch *b = od_calloc(1, sizeof *b);
+    b->outstanding = 1;
+    b->arr = cJSON_CreateArray();
+    return b;
+}
+
+/* one answer (or the guard, msg NULL) less; sends the batch when complete */
+static void batch_release(mcp_session *s, mcp_batch *b, cJSON *msg)
+{
+    if (msg) cJSON_AddItemToArray(b->arr, msg);
+    if (--b->outstanding > 0) return;
+    if (s && cJSON_GetArraySize(b->arr) > 0) send_json(s, b->arr, MCP_OUT_BATCH);
+    cJSON_Delete(b->arr);
+    free(b);
+}
+
+void session_reply(mcp_session *s, mcp_batch *b, cJSON *msg)
+{
+    if (s) s->pending--;
+    if (b) { batch_release(s, b, s ? msg : (cJSON_Delete(msg), NULL)); return; }
+    if (s) send_json(s, msg, MCP_OUT_RESPONSE);
+    cJSON_Delete(msg);
+}
+
+void session_notify(mcp_session *s, cJSON *msg) { send_json(s, msg, MCP_OUT_NOTIFICATION); }
+void session_send_request(mcp_session *s, cJSON *msg) { send_json(s, msg, MCP_OUT_REQUEST); }
+
+int session_has_cap(const mcp_session *s, const char *cap)
+{
+    return s->client_caps && cJSON_GetObjectItem(s->client_caps, cap) != NULL;
+}
+
+static void reply_error(mcp_session *s, mcp_batch *b, const cJSON *id, int code,
+                        const char *message, const char *reason)
+{
+    session_reply(s, b, mcp_rpc_error_reason(id, code, message, reason));
+}
+
+static void reply_result(mcp_session *s, mcp_batch *b, const cJSON *id, cJSON *result)
+{
+    session_reply(s, b, mcp_rpc_result_take(id, result));
+}
+
+/* ------------------------------------------------------------------ */
+/* initialize */
+
+static void answer_initialize(mcp_session *s)
+{
+    od_timer_stop(&s->init_timer);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "protocolVersion", s->proto);
+    cJSON_AddItemToObject(r, "capabilities", mux_caps_for_client(s->mux));
+    cJSON *si = cJSON_AddObjectToObject(r, "serverInfo");
+    cJSON_AddStringToObject(si, "name", "odock");
+    cJSON_AddStringToObject(si, "version", ODOCK_VERSION);
+    cJSON_AddStringToObject(r, "instructions",
+        "odock multiplexes several MCP servers. Tools and prompts are named "
+        "<server>__<name>; resource URIs are <server>+<uri>. Every call is "
+        "governed by odock's policies.");
+    cJSON *id = s->init_id;
+    mcp_batch *b = s->init_batch;
+    s->init_id = NULL;
+    s->init_batch = NULL;
+    s->initialized = 1;
+    reply_result(s, b, id, r);
+    cJSON_Delete(id);
+    /* a client that did not wait for the answer: now its turn */
+    char **q = s->queued;
+    int nq = s->nqueued;
+    s->queued = NULL;
+    s->nqueued = 0;
+    for (int i = 0; i < nq; i++) {
+        mcp_session_handle(s, q[i], strlen(q[i]));
+        free(q[i]);
+    }
+    free(q);
+}
+
+static void init_timer_fn(od_timer *t, void *ud)
+{
+    mcp_session *s = ud;
+    od_warn("mcp: answering initialize before every upstream is up");
+    if (s->init_id) answer_initialize(s);
+}
+
+void session_upstreams_settled(mcp_session *s)
+{
+    if (s->init_id) answer_initialize(s);
+}
+
+static void do_initialize(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    if (s->initialized || s->init_id) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_REQUEST, "Already initialized", NULL);
+        return;
+    }
+    cJSON *pv = cJSON_GetObjectItem(msg->params, "protocolVersion");
+    if (!cJSON_IsString(pv)) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: protocolVersion is required", NULL);
+        return;
+    }
+    snprintf(s->proto, sizeof s->proto, "%s", mcp_protocol_negotiate(pv->valuestring));
+    cJSON *caps = cJSON_GetObjectItem(msg->params, "capabilities");
+    s->client_caps = cJSON_IsObject(caps) ? cJSON_Duplicate(caps, 1) : cJSON_CreateObject();
+    s->init_id = cJSON_Duplicate(msg->id, 1);
+    s->init_batch = b;
+    mux_start(s->mux, s->proto, s->client_caps);
+    if (mux_all_settled(s->mux)) answer_initialize(s);
+    else od_timer_start(s->mux->o.loop, &s->init_timer,
+                        (int64_t)s->mux->o.startup_wait_ms * 1000, init_timer_fn, s);
+}
+
+/* ------------------------------------------------------------------ */
+/* governance */
+
+static void deny_reply(mcp_session *s, mcp_batch *b, const cJSON *id, od_req *r)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "reason", r->reason ? r->reason : OD_R_BAD_REQUEST);
+    cJSON_AddStringToObject(data, "request_id", r->id);
+    if (r->retry_after_s > 0) cJSON_AddNumberToObject(data, "retry_after", r->retry_after_s);
+    const char *m = r->message[0] ? r->message : (r->reason ? r->reason : "Denied");
+    session_reply(s, b, mcp_rpc_error_obj(id, MCP_ERR_DENIED, m, data));
+}
+
+static void finish_req(mcp_mux *m, od_req *r)
+{
+    if (m->pol) pol_record(m->pol, r);
+    od_req_free(r);
+    free(r);
+}
+
+static void set_failure(od_req *r, int status, const char *reason, const char *msg)
+{
+    r->error = 1;
+    r->status = status;
+    r->reason = reason;
+    snprintf(r->message, sizeof r->message, "%s", msg);
+}
+
+static int64_t json_size(const cJSON *j)
+{
+    if (!j) return 0;
+    char *t = cJSON_PrintUnformatted(j);
+    int64_t n = t ? (int64_t)strlen(t) : 0;
+    cJSON_free(t);
+    return n;
+}
+
+static void governed_done(mcp_call *c, int why, cJSON *result, cJSON *error)
+{
+    mcp_mux *m = c->mux;
+    mcp_session *s = c->s;
+    od_req *r = c->req;
+    c->req = NULL; /* finished here */
+    r->t_end_us = od_mono_us();
+    if (why == CALL_CANCELLED) {
+        set_failure(r, 499, OD_R_CLIENT_CLOSED, "cancelled by the client");
+        if (m->pol) pol_settle(m->pol, r, 0, 0);
+        finish_req(m, r);
+        if (c->batch) batch_release(NULL, c->batch, NULL);
+        if (s) s->pending--;
+        return;
+    }
+    if (why == CALL_OK) {
+        cJSON *res = cJSON_Duplicate(result, 1);
+        r->bytes_out = json_size(res);
+        int blocked = 0;
+        if (m->pol && c->inspect_where) {
+            cJSON *meta = cJSON_DetachItemFromObject(res, "_meta");
+            blocked = pol_inspect(m->pol, r, c->inspect_where, res) != 0;
+            if (meta) cJSON_AddItemToObject(res, "_meta", meta);
+        }
+        if (m->pol) pol_settle(m->pol, r, c->price, 0);
+        else r->cost_micros = c->price;
+        if (blocked) {
+            cJSON_Delete(res);
+            deny_reply(s, c->batch, c->down_id, r);
+        } else {
+            mux_wrap_uris(c->up, res, 0);
+            reply_result(s, c->batch, c->down_id, res);
+        }
+        finish_req(m, r);
+        return;
+    }
+    if (why == CALL_UPSTREAM_ERROR) {
+        cJSON *msg = cJSON_GetObjectItem(error, "message");
+        set_failure(r, 502, OD_R_UPSTREAM_ERROR, cJSON_IsString(msg) ? msg->valuestring : "upstream error");
+        /* the upstream's own error goes through as it is */
+        cJSON *o = mcp_rpc_error_obj(c->down_id, 0, "", NULL);
+        cJSON_ReplaceItemInObject(o, "error", cJSON_Duplicate(error, 1));
+        session_reply(s, c->batch, o);
+    } else {
+        int to = why == CALL_TIMEOUT;
+        set_failure(r, to ? 504 : 502, to ? OD_R_UPSTREAM_TIMEOUT : OD_R_UPSTREAM_ERROR,
+                    to ? "upstream timed out" : "upstream server failed");
+        cJSON *o = mcp_rpc_error_obj(c->down_id, 0, "", NULL);
+        cJSON_ReplaceItemInObject(o, "error", cJSON_Duplicate(error, 1));
+        session_reply(s, c->batch, o);
+    }
+    if (m->pol) pol_settle(m->pol, r, 0, 0);
+    finish_req(m, r);
+}
+
+/* A governed call of `method` on up for the client request msg. fwd is the
+ * params to send upstream (taken); args is the node inside fwd to inspect as
+ * tool arguments (may be NULL). */
+static void governed(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *up,
+                     const char *name, cJSON *fwd, cJSON *args, int64_t price)
+{
+    mcp_mux *m = s->mux;
+    od_req *r = od_calloc(1, sizeof *r);
+    char target[256];
+    snprintf(target, sizeof target, "%s/%s", up->cfg->name, name);
+    od_req_init(r, OD_KIND_TOOL, target);
+    snprintf(r->provider, sizeof r->provider, "%s", up->cfg->name);
+    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", name);
+    r->bytes_in = json_size(args);
+    if (m->pol) {
+        if (pol_authenticate(m->pol, r, s->key) || pol_authorize(m->pol, r) ||
+            (args && pol_inspect(m->pol, r, OD_WHERE_TOOL_ARGS, args)) ||
+            pol_reserve(m->pol, r, price, 0)) {
+            deny_reply(s, b, msg->id, r);
+            cJSON_Delete(fwd);
+            finish_req(m, r);
+            return;
+        }
+    }
+    if (up->state != UP_READY) {
+        set_failure(r, 503, OD_R_UPSTREAM_ERROR, "upstream server is not available");
+        reply_error(s, b, msg->id, MCP_ERR_UPSTREAM, "Upstream server is not available", OD_R_UPSTREAM_ERROR);
+        cJSON_Delete(fwd);
+        if (m->pol) pol_settle(m->pol, r, 0, 0);
+        finish_req(m, r);
+        return;
+    }
+    mcp_call *c = mux_call_new(m, up, msg->method, governed_done);
+    c->s = s;
+    c->down_id = cJSON_Duplicate(msg->id, 1);
+    c->batch = b;
+    c->req = r;
+    c->price = price;
+    c->inspect_where = OD_WHERE_TOOL_RESULTS;
+    cJSON *meta = cJSON_GetObjectItem(fwd, "_meta");
+    cJSON *tok = meta ? cJSON_GetObjectItem(meta, "progressToken") : NULL;
+    if (tok && (cJSON_IsString(tok) || cJSON_IsNumber(tok))) {
+        c->progress_down = cJSON_Duplicate(tok, 1);
+        c->progress_up = ++m->next_progress;
+        cJSON_ReplaceItemInObject(meta, "progressToken", cJSON_CreateNumber((double)c->progress_up));
+    }
+    mux_call_send(c, fwd);
+}
+
+/* an unknown tool/prompt still leaves its ledger row */
+static void unknown_target(mcp_session *s, mcp_batch *b, mcp_msg *msg, const char *what, const char *name)
+{
+    mcp_mux *m = s->mux;
+    char buf[200];
+    snprintf(buf, sizeof buf, "Unknown %s: %s", what, name);
+    if (m->pol) {
+        od_req r;
+        char target[256];
+        snprintf(target, sizeof target, "?/%s", name);
+        od_req_init(&r, OD_KIND_TOOL, target);
+        if (!pol_authenticate(m->pol, &r, s->key))
+            od_req_deny(&r, 404, OD_R_BAD_REQUEST, "%s", buf);
+        pol_record(m->pol, &r);
+        od_req_free(&r);
+    }
+    reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, buf, OD_R_BAD_REQUEST);
+}
+
+/* ------------------------------------------------------------------ */
+/* plain forwarding (no governance): subscribe, completion, ... */
+
+static void forward_done(mcp_call *c, int why, cJSON *result, cJSON *error)
+{
+    mcp_session *s = c->s;
+    if (why == CALL_CANCELLED) {
+        if (c->batch) batch_release(NULL, c->batch, NULL);
+        if (s) s->pending--;
+        return;
+    }
+    if (result) {
+        cJSON *res = cJSON_Duplicate(result, 1);
+        mux_wrap_uris(c->up, res, 0);
+        reply_result(s, c->batch, c->down_id, res);
+    } else {
+        cJSON *o = mcp_rpc_error_obj(c->down_id, 0, "", NULL);
+        cJSON_ReplaceItemInObject(o, "error", cJSON_Duplicate(error, 1));
+        session_reply(s, c->batch, o);
+    }
+}
+
+static void forward(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *up, cJSON *fwd)
+{
+    if (!up || up->state != UP_READY) {
+        cJSON_Delete(fwd);
+        reply_error(s, b, msg->id, MCP_ERR_UPSTREAM, "Upstream server is not available", OD_R_UPSTREAM_ERROR);
+        return;
+    }
+    mcp_call *c = mux_call_new(s->mux, up, msg->method, forward_done);
+    c->s = s;
+    c->down_id = cJSON_Duplicate(msg->id, 1);
+    c->batch = b;
+    mux_call_send(c, fwd);
+}
+
+/* ------------------------------------------------------------------ */
+/* lists */
+
+static int get_cursor(mcp_session *s, mcp_batch *b, mcp_msg *msg, const char *kind, int *offset)
+{
+    *offset = 0;
+    cJSON *cur = cJSON_GetObjectItem(msg->params, "cursor");
+    if (!cur || cJSON_IsNull(cur)) return 0;
+    if (!cJSON_IsString(cur) || mcp_cursor_decode(kind, cur->valuestring, offset)) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: unknown cursor", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* takes items; answers one page of them */
+static void reply_page(mcp_session *s, mcp_batch *b, const cJSON *id, const char *key,
+                       const char *kind, cJSON *items, int offset)
+{
+    int n = cJSON_GetArraySize(items), ps = s->mux->page_size;
+    cJSON *page = cJSON_CreateArray();
+    for (int i = offset; i < n && i < offset + ps; i++)
+        cJSON_AddItemToArray(page, cJSON_Duplicate(cJSON_GetArrayItem(items, i), 1));
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, key, page);
+    if (offset + ps < n) {
+        char cur[64];
+        mcp_cursor_encode(kind, offset + ps, cur, sizeof cur);
+        cJSON_AddStringToObject(r, "nextCursor", cur);
+    }
+    cJSON_Delete(items);
+    reply_result(s, b, id, r);
+}
+
+static int principal(mcp_session *s, mcp_batch *b, mcp_msg *msg, od_req *r)
+{
+    od_req_init(r, OD_KIND_TOOL, "");
+    if (!s->mux->pol) return 0;
+    if (pol_authenticate(s->mux->pol, r, s->key)) {
+        deny_reply(s, b, msg->id, r);
+        od_req_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+static void list_catalog(mcp_session *s, mcp_batch *b, mcp_msg *msg, int tools)
+{
+    mcp_mux *m = s->mux;
+    const char *kind = tools ? "tools" : "prompts";
+    int offset;
+    if (get_cursor(s, b, msg, kind, &offset)) return;
+    od_req r;
+    if (principal(s, b, msg, &r)) return;
+    const mcp_entry *v = tools ? m->tools : m->prompts;
+    int n = tools ? m->ntools : m->nprompts;
+    cJSON *items = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        char target[256];
+        snprintf(target, sizeof target, "%s/%s", m->ups[v[i].up].cfg->name, v[i].orig);
+        if (m->pol && !pol_allowed(m->pol, &r, OD_KIND_TOOL, target)) continue;
+        cJSON *d = cJSON_Duplicate(v[i].def, 1);
+        cJSON_ReplaceItemInObject(d, "name", cJSON_CreateString(v[i].exposed));
+        cJSON_AddItemToArray(items, d);
+    }
+    od_req_free(&r);
+    reply_page(s, b, msg->id, kind, kind, items, offset);
+}
+
+static void fan_finish(mcp_fan *f)
+{
+    mcp_session *s = f->s;
+    mcp_mux *m = NULL;
+    if (s) {
+        m = s->mux;
+        /* unlink from the session */
+        for (mcp_fan **pp = &s->fans; *pp; pp = &(*pp)->next)
+            if (*pp == f) { *pp = f->next; break; }
+        cJSON *items = cJSON_CreateArray();
+        for (int i = 0; i < m->nups; i++) {
+            if (!f->per_up[i]) continue;
+            cJSON *it;
+            cJSON_ArrayForEach(it, f->per_up[i]) {
+                cJSON *d = cJSON_Duplicate(it, 1);
+                mux_wrap_uris(&m->ups[i], d, 0);
+                cJSON_AddItemToArray(items, d);
+            }
+        }
+        reply_page(s, f->batch, f->down_id, f->key, f->key, items, f->offset);
+    } else if (f->batch) {
+        batch_release(NULL, f->batch, NULL);
+    }
+    mux_fan_free(f);
+}
+
+void mux_fan_free(mcp_fan *f)
+{
+    if (!f) return;
+    for (int i = 0; i < f->nper; i++) cJSON_Delete(f->per_up[i]);
+    cJSON_Delete(f->down_id);
+    free(f->per_up);
+    free(f);
+}
+
+static void fan_got(void *ctx, int idx, cJSON *items)
+{
+    mcp_fan *f = ctx;
+    f->per_up[idx] = items; /* NULL on failure: that server is left out */
+    if (--f->outstanding > 0) return;
+    fan_finish(f);
+}
+
+static void list_fan(mcp_session *s, mcp_batch *b, mcp_msg *msg, const char *key, const char *method)
+{
+    mcp_mux *m = s->mux;
+    int offset;
+    if (get_cursor(s, b, msg, key, &offset)) return;
+    mcp_fan *f = od_calloc(1, sizeof *f);
+    f->s = s;
+    f->batch = b;
+    f->down_id = cJSON_Duplicate(msg->id, 1);
+    f->key = key;
+    f->offset = offset;
+    f->nper = m->nups + 1;
+    f->per_up = od_calloc((size_t)f->nper, sizeof *f->per_up);
+    f->next = s->fans;
+    s->fans = f;
+    f->outstanding = 1; /* guard */
+    for (int i = 0; i < m->nups; i++) {
+        mcp_upstream *up = &m->ups[i];
+        if (up->state != UP_READY || !cJSON_GetObjectItem(up->caps, "resources")) continue;
+        f->outstanding++;
+        mux_fetch_all(up, method, key, fan_got, f);
+    }
+    fan_got(f, m->nups, NULL); /* drop the guard; slot nups is spare */
+}
+
+/* ------------------------------------------------------------------ */
+/* requests */
+
+static void do_tools_call(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    cJSON *name = cJSON_GetObjectItem(msg->params, "name");
+    cJSON *args = cJSON_GetObjectItem(msg->params, "arguments");
+    if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args) && !cJSON_IsNull(args))) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS,
+                    "Invalid params: name must be a string and arguments an object", NULL);
+        return;
+    }
+    const mcp_entry *e = mux_find(s->mux->tools, s->mux->ntools, name->valuestring);
+    if (!e) { unknown_target(s, b, msg, "tool", name->valuestring); return; }
+    mcp_upstream *up = &s->mux->ups[e->up];
+    cJSON *fwd = cJSON_Duplicate(msg->params, 1);
+    cJSON_ReplaceItemInObject(fwd, "name", cJSON_CreateString(e->orig));
+    governed(s, b, msg, up, e->orig, fwd, cJSON_GetObjectItem(fwd, "arguments"), up->cfg->price_micros);
+}
+
+static void do_prompts_get(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    cJSON *name = cJSON_GetObjectItem(msg->params, "name");
+    cJSON *args = cJSON_GetObjectItem(msg->params, "arguments");
+    if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: name must be a string", NULL);
+        return;
+    }
+    const mcp_entry *e = mux_find(s->mux->prompts, s->mux->nprompts, name->valuestring);
+    if (!e) { unknown_target(s, b, msg, "prompt", name->valuestring); return; }
+    mcp_upstream *up = &s->mux->ups[e->up];
+    cJSON *fwd = cJSON_Duplicate(msg->params, 1);
+    cJSON_ReplaceItemInObject(fwd, "name", cJSON_CreateString(e->orig));
+    governed(s, b, msg, up, e->orig, fwd, cJSON_GetObjectItem(fwd, "arguments"), 0);
+}
+
+static mcp_upstream *uri_param(mcp_session *s, mcp_batch *b, mcp_msg *msg, cJSON **fwd)
+{
+    cJSON *uri = cJSON_GetObjectItem(msg->params, "uri");
+    if (!cJSON_IsString(uri)) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: uri must be a string", NULL);
+        return NULL;
+    }
+    const char *orig = NULL;
+    mcp_upstream *up = mux_uri_owner(s->mux, uri->valuestring, &orig);
+    if (!up) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Resource not found", OD_R_BAD_REQUEST);
+        return NULL;
+    }
+    *fwd = cJSON_Duplicate(msg->params, 1);
+    cJSON_ReplaceItemInObject(*fwd, "uri", cJSON_CreateString(orig));
+    return up;
+}
+
+static void do_resources_read(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    cJSON *fwd = NULL;
+    mcp_upstream *up = uri_param(s, b, msg, &fwd);
+    if (!up) return;
+    char name[200];
+    snprintf(name, sizeof name, "%s", cJSON_GetObjectItem(fwd, "uri")->valuestring);
+    governed(s, b, msg, up, name, fwd, NULL, 0);
+}
+
+static void do_completion(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    cJSON *ref = cJSON_GetObjectItem(msg->params, "ref");
+    cJSON *type = cJSON_GetObjectItem(ref, "type");
+    if (!cJSON_IsString(type)) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: ref.type is required", NULL);
+        return;
+    }
+    cJSON *fwd = cJSON_Duplicate(msg->params, 1);
+    cJSON *fref = cJSON_GetObjectItem(fwd, "ref");
+    mcp_upstream *up = NULL;
+    if (!strcmp(type->valuestring, "ref/prompt")) {
+        cJSON *nm = cJSON_GetObjectItem(ref, "name");
+        const mcp_entry *e = cJSON_IsString(nm) ? mux_find(s->mux->prompts, s->mux->nprompts, nm->valuestring) : NULL;
+        if (e) {
+            up = &s->mux->ups[e->up];
+            cJSON_ReplaceItemInObject(fref, "name", cJSON_CreateString(e->orig));
+        }
+    } else if (!strcmp(type->valuestring, "ref/resource")) {
+        cJSON *u = cJSON_GetObjectItem(ref, "uri");
+        const char *orig = NULL;
+        up = cJSON_IsString(u) ? mux_uri_owner(s->mux, u->valuestring, &orig) : NULL;
+        if (up) cJSON_ReplaceItemInObject(fref, "uri", cJSON_CreateString(orig));
+    }
+    if (!up) {
+        cJSON_Delete(fwd);
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: unknown ref", NULL);
+        return;
+    }
+    forward(s, b, msg, up, fwd);
+}
+
+static void do_set_level(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    cJSON *lvl = cJSON_GetObjectItem(msg->params, "level");
+    if (!cJSON_IsString(lvl)) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: level is required", NULL);
+        return;
+    }
+    mcp_mux *m = s->mux;
+    for (int i = 0; i < m->nups; i++) {
+        mcp_upstream *up = &m->ups[i];
+        if (up->state != UP_READY || !cJSON_GetObjectItem(up->caps, "logging")) continue;
+        mcp_call *c = mux_call_new(m, up, "logging/setLevel", NULL);
+        mux_call_send(c, cJSON_Duplicate(msg->params, 1));
+    }
+    reply_result(s, b, msg->id, cJSON_CreateObject());
+}
+
+static void handle_request(mcp_session *s, mcp_batch *b, mcp_msg *msg)
+{
+    const char *meth = msg->method;
+    /* counted here, uncounted by the one answer every path below gives */
+    s->pending++;
+    if (b) b->outstanding++;
+    if (!strcmp(meth, "initialize")) { do_initialize(s, b, msg); return; }
+    if (!strcmp(meth, "ping")) { reply_result(s, b, msg->id, cJSON_CreateObject()); return; }
+    if (!s->initialized) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_REQUEST, "Invalid Request: not initialized", NULL);
+        return;
+    }
+    cJSON *fwd = NULL;
+    mcp_upstream *up;
+    if (!strcmp(meth, "tools/list")) list_catalog(s, b, msg, 1);
+    else if (!strcmp(meth, "prompts/list")) list_catalog(s, b, msg, 0);
+    else if (!strcmp(meth, "tools/call")) do_tools_call(s, b, msg);
+    else if (!strcmp(meth, "prompts/get")) do_prompts_get(s, b, msg);
+    else if (!strcmp(meth, "resources/list")) list_fan(s, b, msg, "resources", meth);
+    else if (!strcmp(meth, "resources/templates/list")) list_fan(s, b, msg, "resourceTemplates", meth);
+    else if (!strcmp(meth, "resources/read")) do_resources_read(s, b, msg);
+    else if (!strcmp(meth, "resources/subscribe") || !strcmp(meth, "resources/unsubscribe")) {
+        if ((up = uri_param(s, b, msg, &fwd))) forward(s, b, msg, up, fwd);
+    } else if (!strcmp(meth, "completion/complete")) do_completion(s, b, msg);
+    else if (!strcmp(meth, "logging/setLevel")) do_set_level(s, b, msg);
+    else reply_error(s, b, msg->id, MCP_ERR_METHOD_NOT_FOUND, "Method not found", NULL);
+}
+
+static void handle_notification(mcp_session *s, mcp_msg *msg)
+{
+    mcp_mux *m = s->mux;
+    if (!strcmp(msg->method, "notifications/cancelled")) {
+        cJSON *rid = cJSON_GetObjectItem(msg->params, "requestId");
+        if (!rid) return;
+        for (mcp_call *c = m->calls; c; c = c->next) {
+            if (c->s != s || !c->down_id || !cJSON_Compare(c->down_id, rid, 1)) continue;
+            cJSON *reason = cJSON_GetObjectItem(msg->params, "reason");
+            mux_call_cancel_upstream(c, cJSON_IsString(reason) ? reason->valuestring : NULL);
+            mux_call_finish(c, CALL_CANCELLED, NULL, NULL);
+            return;
+        }
+        return;
+    }
+    if (!strcmp(msg->method, "notifications/roots/list_changed")) {
+        for (int i = 0; i < m->nups; i++)
+            if (m->ups[i].state == UP_READY) mux_send_up(&m->ups[i], msg->obj);
+        return;
+    }
+    /* notifications/initialized and the rest need nothing from us */
+}
+
+static void handle_one(mcp_session *s, mcp_batch *b, cJSON *item)
+{
+    mcp_msg msg;
+    switch (mcp_rpc_classify(item, &msg)) {
+    case MCP_MSG_REQUEST:
+        handle_request(s, b, &msg);
+        break;
+    case MCP_MSG_NOTIFICATION:
+        handle_notification(s, &msg);
+        break;
+    case MCP_MSG_RESPONSE:
+        mux_answer_srvreq(s->mux, s, &msg);
+        break;
+    default:
+        s->pending++;
+        if (b) b->outstanding++;
+        reply_error(s, b, msg.id, msg.err_code, msg.err_msg, NULL);
+        break;
+    }
+}
+
+void mcp_session_handle(mcp_session *s, const char *text, size_t len)
+{
+    int code;
+    const char *emsg;
+    if (s->init_id && len <= s->mux->o.max_message_bytes) {
+        s->queued = od_realloc(s->queued, sizeof *s->queued * (size_t)(s->nqueued + 1));
+        s->queued[s->nqueued++] = od_strndup(text, len);
+        return;
+    }
+    cJSON *j = mcp_rpc_parse(text, len, s->mux->o.max_message_bytes, &code, &emsg);
+    if (!j) {
+        if (code == MCP_ERR_TOO_LARGE) { mcp_session_too_large(s); return; }
+        s->pending++;
+        reply_error(s, NULL, NULL, code, emsg, NULL);
+        return;
+    }
+    if (!cJSON_IsArray(j)) {
+        handle_one(s, NULL, j);
+        cJSON_Delete(j);
+        return;
+    }
+    if (cJSON_GetArraySize(j) == 0 || strcmp(s->proto, "2025-03-26") != 0) {
+        s->pending++;
+        reply_error(s, NULL, NULL, MCP_ERR_INVALID_REQUEST,
+                    cJSON_GetArraySize(j) ? "Invalid Request: batches need protocol version 2025-03-26"
+                                          : "Invalid Request: empty batch", NULL);
+        cJSON_Delete(j);
+        return;
+    }
+    mcp_batch *b = batch_new();
+    cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        cJSON *method = cJSON_GetObjectItem(it, "method");
+        if (cJSON_IsString(method) && !strcmp(method->valuestring, "initialize")) {
+            s->pending++;
+            b->outstanding++;
+            reply_error(s, b, cJSON_GetObjectItem(it, "id"), MCP_ERR_INVALID_REQUEST,
+                        "Invalid Request: initialize cannot be batched", NULL);
+            continue;
+        }
+        handle_one(s, b, it);
+    }
+    batch_release(s, b, NULL);
+    cJSON_Delete(j);
+}
+
+void mcp_session_too_large(mcp_session *s)
+{
+    char buf[96];
+    snprintf(buf, sizeof buf, "Invalid Request: message too large (limit %zu bytes)", s->mux->o.max_message_bytes);
+    s->pending++;
+    reply_error(s, NULL, NULL, MCP_ERR_INVALID_REQUEST, buf, "message_too_large");
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle */
+
+mcp_session *mcp_session_new(mcp_mux *m, const char *presented_key, mcp_send_fn send, void *ud)
+{
+    mcp_session *s = od_calloc(1, sizeof *s);
+    s->mux = m;
+    s->key = od_strdup(presented_key ? presented_key : "");
+    s->send = send;
+    s->ud = ud;
+    uint8_t rnd[16];
+    if (od_random_bytes(rnd, sizeof rnd)) memset(rnd, 0x5a, sizeof rnd);
+    od_hex(rnd, sizeof rnd, s->id);
+    s->next = m->sessions;
+    if (m->sessions) m->sessions->prev = s;
+    m->sessions = s;
+    return s;
+}
+
+void mcp_session_free(mcp_session *s)
+{
+    if (!s) return;
+    mcp_mux *m = s->mux;
+    if (s->prev) s->prev->next = s->next;
+    else m->sessions = s->next;
+    if (s->next) s->next->prev = s->prev;
+    mux_forget_session(m, s);
+    for (mcp_fan *f = s->fans; f; f = f->next) f->s = NULL;
+    od_timer_stop(&s->init_timer);
+    if (s->init_batch) batch_release(NULL, s->init_batch, NULL);
+    cJSON_Delete(s->init_id);
+    for (int i = 0; i < s->nqueued; i++) free(s->queued[i]);
+    free(s->queued);
+    cJSON_Delete(s->client_caps);
+    free(s->key);
+    free(s);
+}
+
+const char *mcp_session_id(const mcp_session *s) { return s->id; }
+const char *mcp_session_protocol(const mcp_session *s) { return s->proto; }
+int mcp_session_pending(const mcp_session *s) { return s->pending; }

@@ -1,0 +1,108 @@
+/* policies/pol_int.h — the engine's private state, shared by its files. */
+#ifndef POL_INT_H
+#define POL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include "pol.h"
+#include "ledger.h"
+
+/* ---- grants (grants.c) ----
+ * 1 allowed, 0 denied, -1 when patterns is NULL/empty (no grant given). */
+int pol_grant_match(const char *patterns, const char *target);
+
+/* ---- rate limits (ratelimit.c): per process, per subject (key or team) ---- */
+typedef struct pol_rl {
+    char subject[72];        /* "k:<id>" or "t:<team>" */
+    int64_t win_start_ms;    /* start of the current one-minute window */
+    int64_t req_cur, req_prev;
+    int64_t tok_cur, tok_prev;
+    int64_t inflight;
+} pol_rl;
+
+typedef struct pol_rl_table {
+    pol_rl *v;
+    int n, cap;
+} pol_rl_table;
+
+int pol_rl_slot(pol_rl_table *t, const char *subject);
+/* Admits one request of est_tokens under rpm/tpm/max_parallel (0 = no
+ * limit). 0 ok (counted), else -1 with *retry_ms set. Fills remaining. */
+int pol_rl_admit(pol_rl *r, int64_t now_ms, int64_t rpm, int64_t tpm, int64_t max_parallel,
+                 int64_t est_tokens, int64_t *retry_ms, int64_t *rem_req, int64_t *rem_tok, int64_t *reset_ms);
+void pol_rl_settle(pol_rl *r, int64_t now_ms, int64_t est_tokens, int64_t actual_tokens);
+void pol_rl_release(pol_rl *r);
+
+/* ---- budgets (budget.c) ----
+ * Each process leases room from a budget row (held_micros += lease, one
+ * short transaction) and admits requests against its lease in memory. */
+typedef struct pol_budget {
+    ldg_budget b;            /* as last read from the ledger */
+    int64_t lease;           /* micros this process holds in the ledger */
+    int64_t reserved;        /* holds of requests in flight */
+    int64_t unflushed;       /* settled spend not yet written */
+    int64_t last_use_ms;
+    int64_t lease_expires_ms;
+    int live;                /* still present in the ledger */
+} pol_budget;
+
+/* ---- the event writer (writer.c) ---- */
+typedef struct pol_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv, idle_cv;
+    ldg_event *q;
+    int n, cap;
+    int busy;                /* a batch is being written */
+    int stop;
+    sqlite3 *db;
+    int64_t written, dropped, queued;
+} pol_writer;
+
+int pol_writer_start(pol_writer *w, const char *path, char **err);
+void pol_writer_push(pol_writer *w, const ldg_event *ev); /* takes ev->findings */
+void pol_writer_flush(pol_writer *w);                     /* waits until the queue is written */
+void pol_writer_stop(pol_writer *w);
+
+/* ---- keys ---- */
+typedef struct pol_key {
+    ldg_key k;
+    int team;                /* index into teams, -1 none */
+} pol_key;
+
+struct pol_engine {
+    const od_config *cfg;
+    gr_engine *guard;
+    char *db_path;
+    sqlite3 *db;             /* the loop thread's connection: loads, leases */
+    char owner[40];          /* this process's lease owner id */
+    int64_t generation;
+    int data_version;
+    int64_t last_tick_ms;
+    /* keys: open addressing on the public id */
+    pol_key *keys;
+    int nkeys;
+    int *key_slots;          /* -1 empty, else index into keys */
+    int nslots;
+    ldg_team *teams;
+    int nteams;
+    /* budgets: append-only so requests can keep indices across reloads */
+    pol_budget *budgets;
+    int nbudgets, capbudgets;
+    pol_rl_table rl;
+    pol_writer writer;
+    pol_stats stats;
+};
+
+int pol_keys_reload(pol_engine *e);
+const pol_key *pol_key_by_id(const pol_engine *e, const char *id);
+
+int pol_budgets_reload(pol_engine *e, int64_t now);
+/* Holds amount against budget i, leasing more room when needed. 0 ok. */
+int pol_budget_hold(pol_engine *e, int i, int64_t amount, int64_t now);
+void pol_budget_settle(pol_engine *e, int i, int64_t held, int64_t actual, int64_t now);
+/* Writes settled spend, renews and returns leases (one transaction). */
+int pol_budgets_sync(pol_engine *e, int64_t now, int return_all);
+int pol_budget_find(const pol_engine *e, ldg_scope scope, const char *subject);
+
+#endif

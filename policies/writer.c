@@ -1,0 +1,120 @@
+/* policies/writer.c — the ledger's one writer thread. The loop thread only
+ * appends to a queue; this thread commits in batches (every 50 ms or 512
+ * events), so no request waits for the disk. */
+#include "pol_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_MAX 512
+#define QUEUE_MAX 1000000 /* beyond this the disk is gone; count drops rather than eat all memory */
+
+static void *writer_main(void *arg)
+{
+    pol_writer *w = arg;
+    ldg_event *batch = od_malloc(BATCH_MAX * sizeof *batch);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->n && !w->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        }
+        if (!w->n && w->stop) break;
+        int take = w->n < BATCH_MAX ? w->n : BATCH_MAX;
+        memcpy(batch, w->q, (size_t)take * sizeof *batch);
+        memmove(w->q, w->q + take, (size_t)(w->n - take) * sizeof *w->q);
+        w->n -= take;
+        w->busy = 1;
+        pthread_mutex_unlock(&w->mu);
+
+        char *err = NULL;
+        int tries = 0;
+        while (ldg_events_insert(w->db, batch, take, &err) != 0 && tries++ < 20) {
+            /* busy or locked by another process: wait and retry, never drop */
+            od_warn("ledger: writing %d events failed (%s); retrying", take, err ? err : "?");
+            free(err);
+            err = NULL;
+            struct timespec d = {0, 100 * 1000000};
+            nanosleep(&d, NULL);
+        }
+        free(err);
+        for (int i = 0; i < take; i++) free(batch[i].findings);
+
+        pthread_mutex_lock(&w->mu);
+        if (tries > 20) w->dropped += take;
+        else w->written += take;
+        w->busy = 0;
+        if (!w->n) pthread_cond_broadcast(&w->idle_cv);
+    }
+    pthread_cond_broadcast(&w->idle_cv);
+    pthread_mutex_unlock(&w->mu);
+    free(batch);
+    return NULL;
+}
+
+int pol_writer_start(pol_writer *w, const char *path, char **err)
+{
+    memset(w, 0, sizeof *w);
+    w->db = ldg_open(path, 1, err);
+    if (!w->db) return -1;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->idle_cv, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        *err = od_strdup("cannot start the ledger writer thread");
+        ldg_close(w->db);
+        w->db = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void pol_writer_push(pol_writer *w, const ldg_event *ev)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->n >= QUEUE_MAX) {
+        w->dropped++;
+        free(ev->findings);
+    } else {
+        if (w->n == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 1024;
+            w->q = od_realloc(w->q, (size_t)w->cap * sizeof *w->q);
+        }
+        w->q[w->n++] = *ev;
+        w->queued++;
+        if (w->n >= BATCH_MAX) pthread_cond_signal(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+void pol_writer_flush(pol_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_signal(&w->cv);
+    while (w->n || w->busy) pthread_cond_wait(&w->idle_cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void pol_writer_stop(pol_writer *w)
+{
+    if (!w->db) return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->idle_cv);
+    free(w->q);
+    ldg_close(w->db);
+    w->db = NULL;
+}

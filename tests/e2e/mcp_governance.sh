@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Governance of MCP traffic: tool grants filter tools/list and deny calls
+# with reason tool_not_allowed; guardrails mask and block tool results; every
+# call, denials included, leaves one ledger row.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mcp_lib.bash"
+mcp_need_node
+mcp_config "$T/odock.json"
+export ODOCK_API_KEY=$(mcp_key mcp-gov --tools 'everything/*,!everything/get-sum,fake/*')
+[ -n "$ODOCK_API_KEY" ] && ok "a key with tool grants" || fail "a key with tool grants"
+
+run_client governed "$T/odock.json"
+
+q() { sqlite3 "$T/ledger.db" "$1"; }
+eq "ledger: the denied call is recorded" "$(q "SELECT status||' '||reason FROM events WHERE target='everything/get-sum'")" "denied tool_not_allowed"
+eq "ledger: the blocked result is recorded" "$(q "SELECT count(*) FROM events WHERE target='fake/leak_secret' AND reason LIKE 'guardrail%'")" "1"
+eq "ledger: the masked result is an ok call" "$(q "SELECT status FROM events WHERE target='fake/leak_email'")" "ok"
+eq "ledger: one row per call" "$(q "SELECT count(*) FROM events WHERE kind='tool'")" "4"
+check "odock audit --by tool lists MCP calls" sh -c "'$ODOCK' audit --db '$T/ledger.db' --by tool --format json | grep -q 'fake/hello'"
+
+# a key with no MCP grant sees no tools at all
+export ODOCK_API_KEY=$(mcp_key mcp-none --tools 'nothing/*')
+{
+  echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
+  echo '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+  echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__hello","arguments":{}}}'
+} | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/none.out" 2>"$T/none.err"
+check "a key without grants gets an empty tools/list" node -e '
+  const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+  const a = l.find((m) => m.id === 1); process.exit(a && a.result.tools.length === 0 ? 0 : 1)' "$T/none.out"
+check "and its calls are denied with error.data.reason" node -e '
+  const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+  const a = l.find((m) => m.id === 2); process.exit(a && a.error.code === -32001 && a.error.data.reason === "tool_not_allowed" ? 0 : 1)' "$T/none.out"

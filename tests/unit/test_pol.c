@@ -1,0 +1,621 @@
+/* tests/unit/test_pol.c — the policy engine on a real SQLite ledger:
+ * authentication, grants, live reloads, budgets (including the invariant
+ * across two processes), rate limits, events. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "core/config.h"
+#include "policies/pol.h"
+#include "policies/pol_int.h"
+#include "policies/ledger.h"
+
+/* ---- fixtures ---- */
+
+static int64_t fake_now;
+static int64_t clock_fn(void) { return fake_now; }
+
+typedef struct fx {
+    char dir[64], db[96];
+    od_config *cfg;
+    pol_engine *e;
+    sqlite3 *admin; /* plays the CLI: another connection to the same file */
+} fx;
+
+static const char *SECRET_A = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+static const char *SECRET_B = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+static void add_key(sqlite3 *db, const char *id, const char *name, const char *secret, const char *team,
+                    const char *models, const char *tools, int64_t rpm, int64_t tpm, int64_t par)
+{
+    uint8_t h[32];
+    od_sha256(secret, strlen(secret), h);
+    if (team) assert_int_equal(ldg_team_ensure(db, team, fake_now), 0);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO keys(id, name, secret_hash, team, created_ms, models, tools, "
+                                            "rpm, tpm, max_parallel) VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, team, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, fake_now);
+    sqlite3_bind_text(st, 6, models, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, tools, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, rpm);
+    sqlite3_bind_int64(st, 9, tpm);
+    sqlite3_bind_int64(st, 10, par);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(ldg_bump_generation(db), 0);
+}
+
+static void admin_sql(fx *f, const char *sql)
+{
+    char *err = NULL;
+    if (ldg_exec(f->admin, sql, &err) != 0) fail_msg("%s: %s", sql, err);
+    assert_int_equal(ldg_bump_generation(f->admin), 0);
+}
+
+static void set_budget(sqlite3 *db, const char *scope, const char *subject, int64_t limit, const char *period)
+{
+    ldg_period p;
+    assert_int_equal(ldg_period_parse(period, &p), 0);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO budgets(scope, subject, limit_micros, period, period_start_ms) "
+                                            "VALUES(?,?,?,?,?)", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, scope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, limit);
+    sqlite3_bind_text(st, 4, period, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, ldg_period_start(p, fake_now));
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(ldg_bump_generation(db), 0);
+}
+
+static int64_t db_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int setup_cfg(void **state, const char *json)
+{
+    fx *f = calloc(1, sizeof *f);
+    fake_now = 1795000000000LL; /* 2026-11-18, a Wednesday */
+    od_clock_set_wall(clock_fn);
+    snprintf(f->dir, sizeof f->dir, "/tmp/odock-pol.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof f->db, "%s/ledger.db", f->dir);
+    char *err = NULL;
+    f->cfg = od_config_parse(json, NULL, &err);
+    if (!f->cfg) fail_msg("config: %s", err);
+    f->admin = ldg_open(f->db, 1, &err);
+    assert_non_null(f->admin);
+    add_key(f->admin, "KeyAAAAA", "alice", SECRET_A, "web", "gpt-4o*,mock/*,!*-preview", "github/*,!github/delete_*", 0, 0, 0);
+    add_key(f->admin, "KeyBBBBB", "bob", SECRET_B, NULL, NULL, NULL, 0, 0, 0);
+    f->e = pol_open(f->cfg, f->db, &err);
+    if (!f->e) fail_msg("pol_open: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_cfg(state, "{}");
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    pol_close(f->e);
+    ldg_close(f->admin);
+    od_config_free(f->cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0) return -1;
+    od_clock_set_wall(NULL);
+    free(f);
+    return 0;
+}
+
+static void key_of(char *out, const char *id, const char *secret)
+{
+    sprintf(out, "odk_%s_%s", id, secret);
+}
+
+/* ---- authentication ---- */
+
+static void test_auth(void **state)
+{
+    fx *f = *state;
+    char key[64];
+    od_req r;
+    key_of(key, "KeyAAAAA", SECRET_A);
+    od_req_init(&r, OD_KIND_LLM, "gpt-4o");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_string_equal(r.key_id, "KeyAAAAA");
+    assert_string_equal(r.team, "web");
+    assert_string_equal(r.key_name, "alice");
+
+    const char *bad[] = {NULL, "", "sk-xxxx", "odk_KeyAAAAA_short", "odk_KeyZZZZZ_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                         "odk_KeyAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", "odk_KeyAAAAA-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        od_req_init(&r, OD_KIND_LLM, "gpt-4o");
+        assert_int_equal(pol_authenticate(f->e, &r, bad[i]), -1);
+        assert_int_equal(r.status, 401);
+        assert_string_equal(r.reason, OD_R_INVALID_KEY);
+        assert_int_equal(r.authenticated, 0);
+        /* a wrong secret never reveals whose key it was */
+        assert_string_equal(r.key_id, "");
+    }
+}
+
+static void test_auth_revoked_expired_rotated_live(void **state)
+{
+    fx *f = *state;
+    char key[64];
+    od_req r;
+    key_of(key, "KeyBBBBB", SECRET_B);
+
+    /* revoked by "the CLI" in another connection: picked up at the next tick */
+    admin_sql(f, "UPDATE keys SET revoked_ms = 1 WHERE id = 'KeyBBBBB'");
+    pol_tick(f->e);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), -1);
+    assert_string_equal(r.reason, OD_R_KEY_REVOKED);
+
+    /* expired */
+    admin_sql(f, "UPDATE keys SET revoked_ms = NULL, expires_ms = 1795000000500 WHERE id = 'KeyBBBBB'");
+    pol_tick(f->e);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    fake_now += 1000;
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), -1);
+    assert_string_equal(r.reason, OD_R_KEY_EXPIRED);
+
+    /* rotated with a one-hour grace: both secrets work, then only the new one */
+    uint8_t h[32];
+    od_sha256(SECRET_A, 32, h);
+    char sql[512], hex[65];
+    od_hex(h, 32, hex);
+    snprintf(sql, sizeof sql, "UPDATE keys SET expires_ms = NULL, prev_hash = secret_hash, prev_until_ms = %lld, "
+                              "secret_hash = x'%s' WHERE id = 'KeyBBBBB'", (long long)(fake_now + 3600000), hex);
+    admin_sql(f, sql);
+    pol_tick(f->e);
+    char newkey[64];
+    key_of(newkey, "KeyBBBBB", SECRET_A);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, newkey), 0);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    fake_now += 3600000;
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), -1);
+    assert_string_equal(r.reason, OD_R_INVALID_KEY);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, newkey), 0);
+
+    /* a key created while running works after the next tick */
+    add_key(f->admin, "KeyCCCCC", "carol", SECRET_B, NULL, NULL, NULL, 0, 0, 0);
+    key_of(key, "KeyCCCCC", SECRET_B);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), -1);
+    pol_tick(f->e);
+    od_req_init(&r, OD_KIND_LLM, "x");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+}
+
+/* ---- grants ---- */
+
+static void test_grant_patterns(void **state)
+{
+    (void)state;
+    assert_int_equal(pol_grant_match(NULL, "x"), -1);
+    assert_int_equal(pol_grant_match("", "x"), -1);
+    assert_int_equal(pol_grant_match("gpt-4o*,claude-*,!*-preview", "gpt-4o-mini"), 1);
+    assert_int_equal(pol_grant_match("gpt-4o*,claude-*,!*-preview", "gpt-4o-preview"), 0);
+    assert_int_equal(pol_grant_match("gpt-4o*,claude-*,!*-preview", "claude-sonnet-4"), 1);
+    assert_int_equal(pol_grant_match("gpt-4o*,claude-*,!*-preview", "o3"), 0);
+    assert_int_equal(pol_grant_match("!*-preview", "o3"), 1);           /* only exclusions: start allowed */
+    assert_int_equal(pol_grant_match("!*-preview", "o3-preview"), 0);
+    assert_int_equal(pol_grant_match("github/*,!github/delete_*,github/delete_branch", "github/delete_branch"), 1);
+    assert_int_equal(pol_grant_match("github/*,!github/delete_*", "github/delete_repo"), 0);
+    assert_int_equal(pol_grant_match("*", "anything/at/all"), 1);
+    assert_int_equal(pol_grant_match("mock/?cho", "mock/echo"), 1);
+}
+
+static void test_authorize(void **state)
+{
+    fx *f = *state;
+    char key[64];
+    od_req r;
+    key_of(key, "KeyAAAAA", SECRET_A);
+    struct { od_kind kind; const char *target; int ok; const char *reason; } cases[] = {
+        {OD_KIND_LLM, "gpt-4o", 1, NULL},
+        {OD_KIND_LLM, "gpt-4o-preview", 0, OD_R_MODEL_NOT_ALLOWED},
+        {OD_KIND_LLM, "claude-sonnet-4", 0, OD_R_MODEL_NOT_ALLOWED},
+        {OD_KIND_LLM, "mock/echo", 1, NULL},
+        {OD_KIND_TOOL, "github/create_issue", 1, NULL},
+        {OD_KIND_TOOL, "github/delete_repo", 0, OD_R_TOOL_NOT_ALLOWED},
+        {OD_KIND_TOOL, "jira/create", 0, OD_R_TOOL_NOT_ALLOWED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        od_req_init(&r, cases[i].kind, cases[i].target);
+        assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+        int rc = pol_authorize(f->e, &r);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(r.status, 403);
+            assert_string_equal(r.reason, cases[i].reason);
+        }
+    }
+    /* a team grant intersects with the key's */
+    admin_sql(f, "UPDATE teams SET models = 'mock/*' WHERE name = 'web'");
+    pol_tick(f->e);
+    od_req_init(&r, OD_KIND_LLM, "gpt-4o");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_int_equal(pol_authorize(f->e, &r), -1);
+    od_req_init(&r, OD_KIND_LLM, "mock/echo");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_int_equal(pol_authorize(f->e, &r), 0);
+    /* no grant at all: the default (allow) */
+    key_of(key, "KeyBBBBB", SECRET_B);
+    od_req_init(&r, OD_KIND_TOOL, "anything/goes");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_int_equal(pol_authorize(f->e, &r), 0);
+}
+
+static int setup_deny(void **state)
+{
+    return setup_cfg(state, "{\"default_grant\": \"deny\"}");
+}
+
+static void test_default_deny(void **state)
+{
+    fx *f = *state;
+    char key[64];
+    od_req r;
+    key_of(key, "KeyBBBBB", SECRET_B);
+    od_req_init(&r, OD_KIND_LLM, "gpt-4o");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_int_equal(pol_authorize(f->e, &r), -1);
+    assert_string_equal(r.reason, OD_R_MODEL_NOT_ALLOWED);
+}
+
+/* ---- budgets ---- */
+
+static od_req *admit(fx *f, const char *secret, const char *id, int64_t est, int *rc)
+{
+    static od_req r;
+    char key[64];
+    key_of(key, id, secret);
+    od_req_init(&r, OD_KIND_LLM, "gpt-4o");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    *rc = pol_reserve(f->e, &r, est, 10);
+    return &r;
+}
+
+static void test_budget_hold_settle_exceed(void **state)
+{
+    fx *f = *state;
+    set_budget(f->admin, "key", "KeyBBBBB", 1000, "daily");
+    pol_tick(f->e);
+    int rc;
+    /* two holds of 400 fit, the third does not while they are in flight */
+    od_req r1 = *admit(f, SECRET_B, "KeyBBBBB", 400, &rc);
+    assert_int_equal(rc, 0);
+    od_req r2 = *admit(f, SECRET_B, "KeyBBBBB", 400, &rc);
+    assert_int_equal(rc, 0);
+    od_req *r3 = admit(f, SECRET_B, "KeyBBBBB", 400, &rc);
+    assert_int_equal(rc, -1);
+    assert_int_equal(r3->status, 402);
+    assert_string_equal(r3->reason, OD_R_BUDGET_EXCEEDED);
+    pol_record(f->e, r3);
+    /* settle below the hold: the difference comes back */
+    pol_settle(f->e, &r1, 100, 10);
+    pol_record(f->e, &r1);
+    /* a failed call releases its whole hold */
+    r2.error = 1;
+    pol_settle(f->e, &r2, 0, 0);
+    pol_record(f->e, &r2);
+    od_req r4 = *admit(f, SECRET_B, "KeyBBBBB", 900, &rc);
+    assert_int_equal(rc, 0);
+    /* the provider reported more than was held: the excess is charged... */
+    pol_settle(f->e, &r4, 1200, 10);
+    pol_record(f->e, &r4);
+    pol_flush(f->e);
+    assert_int_equal(db_int(f->admin, "SELECT spent_micros FROM budgets WHERE subject = 'KeyBBBBB'"), 1300);
+    /* ...and the next request is denied, even a cheap one */
+    od_req *r5 = admit(f, SECRET_B, "KeyBBBBB", 1, &rc);
+    assert_int_equal(rc, -1);
+    assert_string_equal(r5->reason, OD_R_BUDGET_EXCEEDED);
+    pol_record(f->e, r5);
+    pol_flush(f->e);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events"), 5);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events WHERE status = 'denied' AND reason = 'budget_exceeded' "
+                                      "AND http_status = 402"), 2);
+    assert_int_equal(db_int(f->admin, "SELECT sum(cost_micros) FROM events"), 1300);
+    /* nothing stays held once idle */
+    fake_now += 5000;
+    pol_tick(f->e);
+    assert_int_equal(db_int(f->admin, "SELECT held_micros FROM budgets WHERE subject = 'KeyBBBBB'"), 0);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM leases"), 0);
+}
+
+static void test_budget_scopes_and_period(void **state)
+{
+    fx *f = *state;
+    set_budget(f->admin, "team", "web", 500, "daily");
+    set_budget(f->admin, "global", "", 10000, "total");
+    pol_tick(f->e);
+    int rc;
+    od_req r = *admit(f, SECRET_A, "KeyAAAAA", 300, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r.nholds, 2); /* team and global */
+    pol_settle(f->e, &r, 300, 0);
+    pol_record(f->e, &r);
+    od_req *r2 = admit(f, SECRET_A, "KeyAAAAA", 300, &rc);
+    assert_int_equal(rc, -1);
+    assert_true(strstr(r2->message, "team web") != NULL);
+    pol_record(f->e, r2);
+    /* bob has no team: only the global budget applies */
+    od_req r3 = *admit(f, SECRET_B, "KeyBBBBB", 300, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r3.nholds, 1);
+    pol_settle(f->e, &r3, 300, 0);
+    pol_record(f->e, &r3);
+    pol_flush(f->e);
+    assert_int_equal(db_int(f->admin, "SELECT spent_micros FROM budgets WHERE scope = 'global'"), 600);
+    /* the next UTC day starts a fresh daily period; the total one keeps counting */
+    fake_now = (fake_now / 86400000 + 1) * 86400000 + 1000;
+    pol_tick(f->e);
+    od_req r4 = *admit(f, SECRET_A, "KeyAAAAA", 300, &rc);
+    assert_int_equal(rc, 0);
+    pol_settle(f->e, &r4, 250, 0);
+    pol_record(f->e, &r4);
+    pol_flush(f->e);
+    assert_int_equal(db_int(f->admin, "SELECT spent_micros FROM budgets WHERE scope = 'team'"), 250);
+    assert_int_equal(db_int(f->admin, "SELECT spent_micros FROM budgets WHERE scope = 'global'"), 850);
+}
+
+static void test_budget_limit_change_live(void **state)
+{
+    fx *f = *state;
+    set_budget(f->admin, "key", "KeyBBBBB", 100, "monthly");
+    pol_tick(f->e);
+    int rc;
+    od_req *r = admit(f, SECRET_B, "KeyBBBBB", 200, &rc);
+    assert_int_equal(rc, -1);
+    pol_record(f->e, r);
+    admin_sql(f, "UPDATE budgets SET limit_micros = 1000 WHERE subject = 'KeyBBBBB'");
+    pol_tick(f->e);
+    od_req r2 = *admit(f, SECRET_B, "KeyBBBBB", 200, &rc);
+    assert_int_equal(rc, 0);
+    pol_record(f->e, &r2);
+}
+
+/* Two processes, one ledger, many concurrent reservations: settled spend
+ * never passes the limit, and every settled micro-dollar is in the ledger. */
+static void test_budget_invariant_two_processes(void **state)
+{
+    fx *f = *state;
+    const int64_t limit = 50000;
+    set_budget(f->admin, "key", "KeyBBBBB", limit, "total");
+    od_clock_set_wall(NULL); /* real time: leases expire and are renewed for real */
+    /* fork only from a single-threaded parent: the engine's writer thread
+     * could hold an allocator lock at the moment of fork */
+    pol_close(f->e);
+    f->e = NULL;
+    int pipes[2][2];
+    pid_t pids[2];
+    for (int p = 0; p < 2; p++) {
+        assert_int_equal(pipe(pipes[p]), 0);
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            char *err = NULL;
+            pol_engine *e = pol_open(f->cfg, f->db, &err);
+            if (!e) _exit(2);
+            char key[64];
+            key_of(key, "KeyBBBBB", SECRET_B);
+            od_req inflight[8];
+            int n = 0;
+            int64_t settled = 0;
+            unsigned seed = (unsigned)getpid();
+            for (int i = 0; i < 3000; i++) {
+                od_req *r = &inflight[n];
+                od_req_init(r, OD_KIND_LLM, "m");
+                if (pol_authenticate(e, r, key) != 0) _exit(3);
+                int64_t est = 1 + rand_r(&seed) % 40;
+                if (pol_reserve(e, r, est, 0) == 0) {
+                    n++;
+                } else {
+                    pol_record(e, r);
+                }
+                /* keep up to 8 in flight; settle a random one at or under its hold */
+                if (n == 8 || (n && rand_r(&seed) % 3 == 0)) {
+                    int k = (int)(rand_r(&seed) % (unsigned)n);
+                    int64_t cost = inflight[k].held_micros - rand_r(&seed) % 3;
+                    if (cost < 0) cost = 0;
+                    pol_settle(e, &inflight[k], cost, 0);
+                    pol_record(e, &inflight[k]);
+                    settled += cost;
+                    inflight[k] = inflight[--n];
+                }
+                if (i % 50 == 0) pol_tick(e);
+            }
+            while (n) {
+                pol_settle(e, &inflight[n - 1], inflight[n - 1].held_micros, 0);
+                settled += inflight[n - 1].held_micros;
+                pol_record(e, &inflight[--n]);
+            }
+            pol_close(e);
+            if (write(pipes[p][1], &settled, sizeof settled) != sizeof settled) _exit(4);
+            _exit(0);
+        }
+        close(pipes[p][1]);
+    }
+    int64_t total = 0;
+    for (int p = 0; p < 2; p++) {
+        int st;
+        assert_int_equal(waitpid(pids[p], &st, 0), pids[p]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        int64_t s;
+        assert_int_equal(read(pipes[p][0], &s, sizeof s), (ssize_t)sizeof s);
+        close(pipes[p][0]);
+        total += s;
+    }
+    int64_t spent = db_int(f->admin, "SELECT spent_micros FROM budgets WHERE subject = 'KeyBBBBB'");
+    print_message("# two processes settled %lld micros against a limit of %lld\n", (long long)total, (long long)limit);
+    assert_int_equal(spent, total);
+    assert_true(spent <= limit);
+    assert_true(spent > limit * 9 / 10); /* and the budget was actually used, not refused early */
+    assert_int_equal(db_int(f->admin, "SELECT held_micros FROM budgets WHERE subject = 'KeyBBBBB'"), 0);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events"), 6000);
+    assert_int_equal(db_int(f->admin, "SELECT sum(cost_micros) FROM events"), total);
+}
+
+static void test_crashed_lease_is_reaped(void **state)
+{
+    fx *f = *state;
+    set_budget(f->admin, "key", "KeyBBBBB", 1000, "total");
+    /* a process that died holding 900 of room */
+    admin_sql(f, "UPDATE budgets SET held_micros = 900 WHERE subject = 'KeyBBBBB'");
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO leases(owner, budget_id, micros, expires_ms) "
+                              "SELECT 'dead', id, 900, %lld FROM budgets WHERE subject = 'KeyBBBBB'",
+             (long long)(fake_now + 30000));
+    admin_sql(f, sql);
+    pol_tick(f->e);
+    int rc;
+    od_req *r = admit(f, SECRET_B, "KeyBBBBB", 500, &rc);
+    assert_int_equal(rc, -1); /* still within the dead lease's life */
+    pol_record(f->e, r);
+    fake_now += 31000;
+    od_req r2 = *admit(f, SECRET_B, "KeyBBBBB", 500, &rc);
+    assert_int_equal(rc, 0); /* reaped: the room is back */
+    pol_record(f->e, &r2);
+    pol_flush(f->e);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM leases WHERE owner = 'dead'"), 0);
+}
+
+/* ---- rate limits ---- */
+
+static void test_rate_limits(void **state)
+{
+    fx *f = *state;
+    admin_sql(f, "UPDATE keys SET rpm = 3, max_parallel = 2 WHERE id = 'KeyBBBBB'");
+    pol_tick(f->e);
+    int rc;
+    od_req a = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(a.rl_limit_requests, 3);
+    assert_int_equal(a.rl_remaining_requests, 2);
+    od_req b = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, 0);
+    od_req *c = admit(f, SECRET_B, "KeyBBBBB", 0, &rc); /* third in flight: max_parallel */
+    assert_int_equal(rc, -1);
+    assert_int_equal(c->status, 429);
+    assert_string_equal(c->reason, OD_R_RATE_LIMITED);
+    assert_true(c->retry_after_s >= 1);
+    pol_record(f->e, c);
+    pol_record(f->e, &a);
+    pol_record(f->e, &b);
+    od_req d = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc); /* third in the minute */
+    assert_int_equal(rc, 0);
+    pol_record(f->e, &d);
+    od_req *e4 = admit(f, SECRET_B, "KeyBBBBB", 0, &rc); /* fourth: rpm */
+    assert_int_equal(rc, -1);
+    assert_true(e4->retry_after_s >= 1 && e4->retry_after_s <= 60);
+    pol_record(f->e, e4);
+    /* two minutes later the window is clear */
+    fake_now += 120000;
+    od_req g = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, 0);
+    pol_record(f->e, &g);
+}
+
+static void test_tpm(void **state)
+{
+    fx *f = *state;
+    admin_sql(f, "UPDATE keys SET tpm = 100 WHERE id = 'KeyBBBBB'");
+    pol_tick(f->e);
+    char key[64];
+    key_of(key, "KeyBBBBB", SECRET_B);
+    od_req r;
+    od_req_init(&r, OD_KIND_LLM, "m");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_int_equal(pol_reserve(f->e, &r, 0, 80), 0);
+    pol_settle(f->e, &r, 0, 20); /* used far fewer than estimated */
+    pol_record(f->e, &r);
+    od_req_init(&r, OD_KIND_LLM, "m");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_int_equal(pol_reserve(f->e, &r, 0, 70), 0); /* 20 + 70 <= 100 */
+    od_req r2; /* while the 70 are in flight, 70 more do not fit */
+    od_req_init(&r2, OD_KIND_LLM, "m");
+    assert_int_equal(pol_authenticate(f->e, &r2, key), 0);
+    assert_int_equal(pol_reserve(f->e, &r2, 0, 70), -1);
+    assert_string_equal(r2.reason, OD_R_RATE_LIMITED);
+    pol_record(f->e, &r2);
+    pol_record(f->e, &r);
+}
+
+/* ---- events ---- */
+
+static void test_event_fields(void **state)
+{
+    fx *f = *state;
+    int rc;
+    od_req r = *admit(f, SECRET_A, "KeyAAAAA", 10, &rc);
+    assert_int_equal(rc, 0);
+    snprintf(r.provider, sizeof r.provider, "openai");
+    snprintf(r.upstream_model, sizeof r.upstream_model, "gpt-4o-2024-08-06");
+    r.prompt_tokens = 11;
+    r.completion_tokens = 22;
+    r.attempts = 2;
+    pol_settle(f->e, &r, 7, 33);
+    pol_record(f->e, &r);
+    pol_flush(f->e);
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE request_id = '%s' AND key_id = 'KeyAAAAA' AND team = 'web' "
+                              "AND kind = 'llm' AND provider = 'openai' AND model = 'gpt-4o-2024-08-06' AND status = 'ok' "
+                              "AND prompt_tokens = 11 AND completion_tokens = 22 AND cost_micros = 7 AND attempts = 2", r.id);
+    assert_int_equal(db_int(f->admin, sql), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auth_revoked_expired_rotated_live, setup, teardown),
+        cmocka_unit_test(test_grant_patterns),
+        cmocka_unit_test_setup_teardown(test_authorize, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_deny, setup_deny, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_hold_settle_exceed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_scopes_and_period, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_limit_change_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_invariant_two_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crashed_lease_is_reaped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tpm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
