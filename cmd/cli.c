@@ -79,24 +79,50 @@ int cli_has(const cli_args *a, const char *name)
     return cli_get(a, name) != NULL;
 }
 
-const char *cli_db_path(const cli_args *a)
+od_config *cli_load_config(const char *cmd, const cli_args *a)
 {
-    static char from_config[1024];
+    const char *path = cli_get(a, "--config");
+    if (!path) path = getenv("ODOCK_CONFIG");
+    if (path && !*path) path = NULL;
+    char *errors = NULL;
+    od_config *cfg = od_config_load(path, &errors);
+    if (!cfg) {
+        fprintf(stderr, "odock %s: invalid config %s:\n%s", cmd, path ? path : "(embedded default)",
+                errors ? errors : "unknown error\n");
+        free(errors);
+    }
+    return cfg;
+}
+
+const char *cli_db_path_for(const cli_args *a, const od_config *cfg)
+{
     const char *p = cli_get(a, "--db");
     if (p) return p;
     p = getenv("ODOCK_DB");
     if (p && *p) return p;
+    return cfg && cfg->database ? cfg->database : "./odock.db";
+}
+
+const char *cli_db_path(const cli_args *a)
+{
+    /* read the config only when one is named: the embedded default says ./odock.db */
+    static char from_config[1024];
     const char *cfg_path = cli_get(a, "--config");
     if (!cfg_path) cfg_path = getenv("ODOCK_CONFIG");
-    if (cfg_path && *cfg_path) {
-        od_config *cfg = od_config_load(cfg_path, NULL);
-        if (cfg) {
-            snprintf(from_config, sizeof from_config, "%s", cfg->database);
-            od_config_free(cfg);
-            return from_config;
-        }
-    }
-    return "./odock.db";
+    if (cli_get(a, "--db") || (getenv("ODOCK_DB") && *getenv("ODOCK_DB")) || !cfg_path || !*cfg_path)
+        return cli_db_path_for(a, NULL);
+    od_config *cfg = od_config_load(cfg_path, NULL);
+    snprintf(from_config, sizeof from_config, "%s", cli_db_path_for(a, cfg));
+    od_config_free(cfg);
+    return from_config;
+}
+
+void cli_log_level_from_env(void)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    const char *lv = getenv("ODOCK_LOG");
+    for (int i = 0; lv && i < 4; i++)
+        if (!strcmp(lv, names[i])) od_log_level = OD_LOG_DEBUG + i;
 }
 
 sqlite3 *cli_open_db(const char *cmd, const cli_args *a, int create)

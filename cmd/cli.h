@@ -33,8 +33,15 @@ int cli_has(const cli_args *a, const char *name);
 /* Prints "odock CMD: message" to stderr; returns 1 (the exit code). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The ledger path: --db, $ODOCK_DB, the config's database, ./odock.db. */
+/* The config named by --config or $ODOCK_CONFIG, else the embedded
+ * default. NULL after printing every problem to stderr. */
+struct od_config *cli_load_config(const char *cmd, const cli_args *a);
+/* The ledger path: --db, $ODOCK_DB, the config's database, ./odock.db.
+ * cli_db_path_for takes an already loaded config (or NULL). */
 const char *cli_db_path(const cli_args *a);
+const char *cli_db_path_for(const cli_args *a, const struct od_config *cfg);
+/* ODOCK_LOG=debug|info|warn|error sets the log level. */
+void cli_log_level_from_env(void);
 /* Opens the ledger; for read-only commands (create == 0) a missing file is
  * an error naming the path. NULL after printing the error. */
 sqlite3 *cli_open_db(const char *cmd, const cli_args *a, int create);

@@ -134,6 +134,7 @@ int cmd_mcp(int argc, char **argv)
     int rc = cli_parse("mcp", argc, argv, flags, (int)OD_ARRAY_LEN(flags), &a);
     if (rc == 1) { usage(); return 0; }
     if (rc) return 2;
+    cli_log_level_from_env();
     if (cli_has(&a, "--verbose")) od_log_level = OD_LOG_DEBUG;
 
     int ret = 1;
@@ -143,14 +144,8 @@ int cmd_mcp(int argc, char **argv)
     mcp_mux *mux = NULL;
     mcp_cmd c = {0};
 
-    const char *cfg_path = cli_get(&a, "--config");
-    if (!cfg_path) cfg_path = getenv("ODOCK_CONFIG");
-    if (cfg_path && !*cfg_path) cfg_path = NULL;
-    cfg = od_config_load(cfg_path, &err);
-    if (!cfg) {
-        cli_fail("mcp", "%s", err ? err : "cannot load the config");
-        goto out;
-    }
+    cfg = cli_load_config("mcp", &a);
+    if (!cfg) goto out;
     const char *kf = cli_get(&a, "--key-file");
     if (kf) {
         key = read_key_file(kf);
@@ -159,10 +154,7 @@ int cmd_mcp(int argc, char **argv)
         const char *k = getenv("ODOCK_API_KEY");
         key = od_strdup(k ? k : "");
     }
-    const char *db = cli_get(&a, "--db");
-    if (!db) db = getenv("ODOCK_DB");
-    if (!db || !*db) db = cfg->database;
-    pol = pol_open(cfg, db, &err);
+    pol = pol_open(cfg, cli_db_path_for(&a, cfg), &err);
     if (!pol) {
         cli_fail("mcp", "%s", err ? err : "cannot open the ledger");
         goto out;
