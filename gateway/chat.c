@@ -1,0 +1,525 @@
+/* gateway/chat.c — the request pipeline for /v1/chat/completions,
+ * /v1/messages and /v1/embeddings:
+ *   authenticate -> parse/validate -> resolve model -> authorize -> inspect
+ *   -> price + estimate -> reserve -> attempts (upstream.c) -> normalize ->
+ *   output guardrails -> settle -> record.
+ * One gw_call per request; exactly one pol_record per call, whatever the
+ * outcome. The attempt machinery (retries, failover, streaming) lives in
+ * upstream.c and reports back through gw_call_* functions here. */
+#include "call.h"
+
+#include <string.h>
+
+/* ---------------- lifecycle ---------------- */
+
+static void call_free(gw_call *c)
+{
+    gw_server *s = c->s;
+    od_timer_stop(&c->timer);
+    od_timer_stop(&c->deadline);
+    if (c->http)
+        od_http_cancel(c->http);
+    c->http = NULL;
+    gw_attempt_reset(c);
+    cJSON_Delete(c->body);
+    od_buf_free(&c->tmp);
+    if (c->as)
+        prov_astream_free(c->as);
+    if (c->prev) c->prev->next = c->next;
+    else s->calls = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->inflight--;
+    free(c);
+}
+
+void gw_call_finish(gw_call *c)
+{
+    gw_server *s = c->s;
+    if (c->finished)
+        return;
+    c->finished = 1;
+    if (c->dep && c->dep_begun) {
+        /* ended without a verdict on the deployment (client gone, shutdown) */
+        c->dep->probing = 0;
+        c->dep_begun = 0;
+    }
+    if (c->dep && c->dep_counted) {
+        gw_dep_end(c->dep);
+        c->dep_counted = 0;
+    }
+    c->r.t_end_us = od_mono_us();
+    if (c->conn)
+        gw_conn_detach(c->conn);
+    c->conn = NULL;
+    /* label only models that resolved: client-chosen strings stay out of /metrics */
+    gw_metrics_request(s->metrics, &c->r, c->plan.n > 0 ? c->model : NULL,
+                       c->r.t_first_us ? c->r.t_first_us - c->r.t_start_us : 0);
+    pol_record(s->pol, &c->r);
+    od_req_free(&c->r);
+    call_free(c);
+}
+
+void gw_call_add_headers(gw_call *c)
+{
+    const od_req *r = &c->r;
+    gw_conn_header(c->conn, "x-odock-request-id", "%s", r->id);
+    if (r->provider[0])
+        gw_conn_header(c->conn, "x-odock-provider", "%s", r->provider);
+    gw_conn_header(c->conn, "x-odock-attempts", "%d", r->attempts);
+    if (r->rl_limit_requests > 0) {
+        gw_conn_header(c->conn, "x-ratelimit-limit-requests", "%lld", (long long)r->rl_limit_requests);
+        gw_conn_header(c->conn, "x-ratelimit-remaining-requests", "%lld",
+                       (long long)(r->rl_remaining_requests < 0 ? 0 : r->rl_remaining_requests));
+    }
+    if (r->rl_limit_tokens > 0) {
+        gw_conn_header(c->conn, "x-ratelimit-limit-tokens", "%lld", (long long)r->rl_limit_tokens);
+        gw_conn_header(c->conn, "x-ratelimit-remaining-tokens", "%lld",
+                       (long long)(r->rl_remaining_tokens < 0 ? 0 : r->rl_remaining_tokens));
+    }
+}
+
+/* Denies (or fails) the request: error response, then record. The status,
+ * reason and message already on c->r win when a policy stage set them. */
+void gw_call_fail(gw_call *c, int status, const char *reason, const char *fmt, ...)
+{
+    if (!c->r.reason) {
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        od_req_deny(&c->r, status, reason, "%s", msg);
+    }
+    if (c->conn) {
+        if (c->conn && gw_conn_streaming(c->conn)) {
+            gw_stream_error(c, c->r.status, c->r.reason, c->r.message);
+        } else {
+            if (c->r.provider[0])
+                gw_conn_header(c->conn, "x-odock-provider", "%s", c->r.provider);
+            if (c->r.attempts)
+                gw_conn_header(c->conn, "x-odock-attempts", "%d", c->r.attempts);
+            gw_send_error(c->conn, c->front, &c->r, c->r.status, c->r.reason, c->r.message);
+        }
+    }
+    gw_call_finish(c);
+}
+
+void gw_call_client_gone(gw_call *c)
+{
+    c->conn = NULL;
+    od_timer_stop(&c->timer);
+    if (c->http) {
+        od_http_cancel(c->http);
+        c->http = NULL;
+    }
+    /* charge for what was generated: streamed text when usage never came,
+     * the prompt when the upstream had it */
+    if (c->admitted && !c->r.settled) {
+        prov_usage u = c->usage;
+        if (!u.seen) {
+            u.prompt_tokens = c->attempted ? c->est_prompt : 0;
+            u.completion_tokens = (c->out_chars + 3) / 4;
+        }
+        gw_call_settle(c, &u);
+    }
+    if (!c->r.reason)
+        od_req_deny(&c->r, 499, OD_R_CLIENT_CLOSED, "client closed the connection");
+    c->r.error = 1;
+    gw_call_finish(c);
+}
+
+void gw_calls_abort_all(gw_server *s)
+{
+    while (s->calls) {
+        gw_call *c = s->calls;
+        if (!c->r.reason)
+            od_req_deny(&c->r, 503, OD_R_UPSTREAM_ERROR, "the gateway shut down before the upstream answered");
+        c->r.error = 1;
+        gw_call_fail(c, 503, OD_R_UPSTREAM_ERROR, "shutdown");
+    }
+}
+
+void gw_call_settle(gw_call *c, const prov_usage *u)
+{
+    c->r.prompt_tokens = u->prompt_tokens;
+    c->r.completion_tokens = u->completion_tokens;
+    c->r.cached_tokens = u->cached_tokens;
+    int64_t cost = prov_cost_micros(&c->price, u);
+    c->r.cost_micros = cost;
+    pol_settle(c->s->pol, &c->r, cost, u->prompt_tokens + u->completion_tokens);
+}
+
+/* ---------------- validation ---------------- */
+
+static int is_int(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+/* Returns NULL when fine, else writes "field: problem" into msg. */
+static const char *validate_chat(const cJSON *b, char *msg, size_t n)
+{
+    const cJSON *v;
+    v = cJSON_GetObjectItemCaseSensitive(b, "model");
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        snprintf(msg, n, "model: expected a string");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    if (!cJSON_IsArray(v)) {
+        snprintf(msg, n, "messages: expected an array");
+        return msg;
+    }
+    if (cJSON_GetArraySize(v) == 0) {
+        snprintf(msg, n, "messages: expected at least one message");
+        return msg;
+    }
+    int i = 0;
+    for (const cJSON *m = v->child; m; m = m->next, i++) {
+        if (!cJSON_IsObject(m)) {
+            snprintf(msg, n, "messages[%d]: expected an object", i);
+            return msg;
+        }
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!cJSON_IsString(role)) {
+            snprintf(msg, n, "messages[%d].role: expected a string", i);
+            return msg;
+        }
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (content && !cJSON_IsString(content) && !cJSON_IsArray(content) && !cJSON_IsNull(content)) {
+            snprintf(msg, n, "messages[%d].content: expected a string or an array", i);
+            return msg;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "stream");
+    if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+        snprintf(msg, n, "stream: expected a boolean");
+        return msg;
+    }
+    static const char *const ints[] = {"max_tokens", "max_completion_tokens", "n", "seed", NULL};
+    for (int k = 0; ints[k]; k++) {
+        v = cJSON_GetObjectItemCaseSensitive(b, ints[k]);
+        if (v && !cJSON_IsNull(v) && !is_int(v)) {
+            snprintf(msg, n, "%s: expected an integer", ints[k]);
+            return msg;
+        }
+        if (v && is_int(v) && strcmp(ints[k], "seed") && v->valuedouble < 1) {
+            snprintf(msg, n, "%s: expected a positive integer", ints[k]);
+            return msg;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "n");
+    if (is_int(v) && v->valuedouble > 128) {
+        snprintf(msg, n, "n: at most 128");
+        return msg;
+    }
+    static const char *const nums[] = {"temperature", "top_p", "presence_penalty", "frequency_penalty", NULL};
+    for (int k = 0; nums[k]; k++) {
+        v = cJSON_GetObjectItemCaseSensitive(b, nums[k]);
+        if (v && !cJSON_IsNull(v) && !cJSON_IsNumber(v)) {
+            snprintf(msg, n, "%s: expected a number", nums[k]);
+            return msg;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "tools");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsArray(v)) {
+        snprintf(msg, n, "tools: expected an array");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "stop");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsString(v) && !cJSON_IsArray(v)) {
+        snprintf(msg, n, "stop: expected a string or an array");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "stream_options");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsObject(v)) {
+        snprintf(msg, n, "stream_options: expected an object");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "response_format");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsObject(v)) {
+        snprintf(msg, n, "response_format: expected an object");
+        return msg;
+    }
+    return NULL;
+}
+
+static const char *validate_embed(const cJSON *b, char *msg, size_t n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        snprintf(msg, n, "model: expected a string");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "input");
+    if (!cJSON_IsString(v) && !cJSON_IsArray(v)) {
+        snprintf(msg, n, "input: expected a string or an array");
+        return msg;
+    }
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) {
+        snprintf(msg, n, "input: expected at least one item");
+        return msg;
+    }
+    return NULL;
+}
+
+static int64_t embed_tokens(const cJSON *input)
+{
+    int64_t chars = 0, items = 0;
+    if (cJSON_IsString(input)) {
+        chars = (int64_t)strlen(input->valuestring);
+        items = 1;
+    } else {
+        for (const cJSON *i = input ? input->child : NULL; i; i = i->next) {
+            items++;
+            if (cJSON_IsString(i)) chars += (int64_t)strlen(i->valuestring);
+            else if (cJSON_IsArray(i)) chars += 4LL * cJSON_GetArraySize(i); /* token ids */
+        }
+    }
+    return chars / 3 + items + 1;
+}
+
+/* ---------------- admission ---------------- */
+
+static int resolve(gw_call *c)
+{
+    gw_server *s = c->s;
+    c->alias = od_config_model(s->cfg, c->model);
+    if (c->alias) {
+        gw_router_plan(s->router, c->alias, &c->plan);
+        if (c->plan.n == 0)
+            return od_req_deny(&c->r, 503, OD_R_UPSTREAM_ERROR,
+                               "model %s has no usable deployment (unknown providers?)", c->model);
+        return 0;
+    }
+    const char *slash = strchr(c->model, '/');
+    if (slash && slash != c->model && slash[1]) {
+        char prov[128];
+        size_t pl = (size_t)(slash - c->model);
+        if (pl < sizeof prov) {
+            memcpy(prov, c->model, pl);
+            prov[pl] = 0;
+            gw_dep *d = gw_router_dep(s->router, prov, slash + 1);
+            if (d) {
+                c->plan.deps[0] = d;
+                c->plan.n = 1;
+                return 0;
+            }
+        }
+    }
+    return od_req_deny(&c->r, 404, OD_R_MODEL_NOT_FOUND,
+                       "model %s does not exist: use a configured model name or PROVIDER/MODEL",
+                       c->model);
+}
+
+/* price of a deployment; -1 when unpriced and the config denies those */
+int gw_dep_price(gw_call *c, gw_dep *d, od_price_cfg *out)
+{
+    const od_config *cfg = c->s->cfg;
+    if (prov_price_lookup(cfg, c->alias ? c->alias->name : c->model, d->prov->name, d->model, out) == 0)
+        return 0;
+    if (!strcmp(d->prov->type, "mock")) {
+        memset(out, 0, sizeof *out); /* the mock is free unless priced */
+        out->cached_input = -1;
+        return 0;
+    }
+    if (cfg->unpriced_deny)
+        return -1;
+    *out = cfg->default_price;
+    return 0;
+}
+
+static int estimate_and_reserve(gw_call *c)
+{
+    gw_server *s = c->s;
+    int64_t max_out = 0, n = 1, worst = 0, est_prompt;
+    if (c->ep == GW_EP_EMBEDDINGS) {
+        est_prompt = embed_tokens(cJSON_GetObjectItemCaseSensitive(c->body, "input"));
+    } else {
+        est_prompt = prov_estimate_prompt_tokens(c->body);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->body, "max_completion_tokens");
+        if (!is_int(v)) v = cJSON_GetObjectItemCaseSensitive(c->body, "max_tokens");
+        if (is_int(v)) max_out = (int64_t)v->valuedouble;
+        v = cJSON_GetObjectItemCaseSensitive(c->body, "n");
+        if (is_int(v) && v->valuedouble > 1) n = (int64_t)v->valuedouble;
+    }
+    c->est_prompt = est_prompt;
+    int priced = 0;
+    for (int i = 0; i < c->plan.n; i++) {
+        od_price_cfg p;
+        gw_dep *d = c->plan.deps[i];
+        if (gw_dep_price(c, d, &p) < 0)
+            continue;
+        priced++;
+        int64_t mo = max_out;
+        if (c->ep != GW_EP_EMBEDDINGS && mo <= 0) {
+            mo = prov_max_output_tokens(d->model);
+            if (mo <= 0) mo = s->cfg->default_max_output_tokens > 0 ? s->cfg->default_max_output_tokens : 4096;
+        }
+        prov_usage u = {.prompt_tokens = est_prompt, .completion_tokens = mo * n};
+        int64_t cost = prov_cost_micros(&p, &u);
+        if (cost > worst) worst = cost;
+        if (est_prompt + mo * n > c->est_tokens) c->est_tokens = est_prompt + mo * n;
+    }
+    if (!priced)
+        return od_req_deny(&c->r, 403, OD_R_NO_PRICE,
+                           "model %s has no price and unpriced models are denied", c->model);
+    if (pol_reserve(s->pol, &c->r, worst, c->est_tokens) < 0)
+        return -1;
+    c->admitted = 1;
+    return 0;
+}
+
+/* No answer (not even a first byte) within request_timeout_ms, whatever
+ * the retries and failovers were doing. A stream already flowing goes on. */
+static void deadline_fire(od_timer *t, void *ud)
+{
+    gw_call *c = ud;
+    (void)t;
+    if (c->conn && gw_conn_streaming(c->conn))
+        return;
+    od_timer_stop(&c->timer);
+    c->timer_kind = GW_T_NONE;
+    if (c->http) {
+        od_http_cancel(c->http);
+        c->http = NULL;
+    }
+    c->r.error = 1;
+    gw_call_fail(c, 504, OD_R_UPSTREAM_TIMEOUT, "no answer within the request timeout (%d ms, %d attempts)",
+                 c->s->t.request_timeout_ms, c->r.attempts);
+}
+
+void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
+{
+    char msg[300];
+    gw_call *c = od_calloc(1, sizeof *c);
+    c->s = s;
+    c->conn = conn;
+    c->ep = in->endpoint;
+    c->front = in->endpoint == GW_EP_MESSAGES ? GW_FRONT_ANTHROPIC : GW_FRONT_OPENAI;
+    c->next = s->calls;
+    if (s->calls) s->calls->prev = c;
+    s->calls = c;
+    s->inflight++;
+    gw_conn_set_call(conn, c);
+
+    od_req_init(&c->r, OD_KIND_LLM, "");
+    if (!c->r.t_start_us) c->r.t_start_us = od_mono_us();
+    c->r.bytes_in = (int64_t)in->len;
+
+    if (pol_authenticate(s->pol, &c->r, in->key) < 0)
+        goto deny;
+
+    cJSON *raw = cJSON_ParseWithLength(in->body, in->len);
+    if (!raw || !cJSON_IsObject(raw)) {
+        cJSON_Delete(raw);
+        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, in->len ? "body: expected a JSON object" : "body: empty, expected a JSON object");
+        goto deny;
+    }
+    const cJSON *mv = cJSON_GetObjectItemCaseSensitive(raw, "model");
+    if (cJSON_IsString(mv)) {
+        snprintf(c->model, sizeof c->model, "%s", mv->valuestring);
+        snprintf(c->r.target, sizeof c->r.target, "%s", mv->valuestring);
+    }
+    if (c->ep == GW_EP_MESSAGES) {
+        char *err = NULL;
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(raw, "stream");
+        if (!cJSON_IsString(mv) || !mv->valuestring[0]) {
+            cJSON_Delete(raw);
+            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "model: expected a string");
+            goto deny;
+        }
+        if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
+            cJSON_Delete(raw);
+            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "stream: expected a boolean");
+            goto deny;
+        }
+        c->stream = cJSON_IsTrue(st);
+        c->body = prov_anthropic_to_openai_request(raw, &err);
+        cJSON_Delete(raw);
+        if (!c->body) {
+            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", err ? err : "invalid request");
+            free(err);
+            goto deny;
+        }
+        free(err);
+    } else {
+        c->body = raw;
+        const char *bad = c->ep == GW_EP_CHAT ? validate_chat(raw, msg, sizeof msg)
+                                              : validate_embed(raw, msg, sizeof msg);
+        if (bad) {
+            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", bad);
+            goto deny;
+        }
+        if (c->ep == GW_EP_CHAT) {
+            c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(raw, "stream"));
+            c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(raw, "stream_options"), "include_usage"));
+        }
+    }
+
+    if (resolve(c) < 0)
+        goto deny;
+    if (pol_authorize(s->pol, &c->r) < 0)
+        goto deny;
+    if (c->ep == GW_EP_EMBEDDINGS) {
+        cJSON *input = cJSON_GetObjectItemCaseSensitive(c->body, "input");
+        if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, input) < 0)
+            goto deny;
+    } else {
+        cJSON *messages = cJSON_GetObjectItemCaseSensitive(c->body, "messages");
+        if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, messages) < 0)
+            goto deny;
+    }
+    if (estimate_and_reserve(c) < 0)
+        goto deny;
+    if (c->front == GW_FRONT_ANTHROPIC && c->stream)
+        c->as = prov_astream_new(c->model);
+    od_timer_start(s->loop, &c->deadline, (int64_t)s->t.request_timeout_ms * 1000, deadline_fire, c);
+    gw_attempt_next(c);
+    return;
+
+deny:
+    if (!c->r.reason)
+        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "bad request");
+    gw_call_fail(c, c->r.status, c->r.reason, "%s", c->r.message);
+}
+
+/* ---------------- success paths (called by upstream.c) ---------------- */
+
+void gw_call_respond_json(gw_call *c, cJSON *resp)
+{
+    gw_server *s = c->s;
+    if (c->ep == GW_EP_CHAT || c->ep == GW_EP_MESSAGES) {
+        /* output guardrails: masking edits the response, a block denies it
+         * (the upstream call is still charged) */
+        cJSON *choices = cJSON_GetObjectItemCaseSensitive(resp, "choices");
+        if (choices && pol_inspect(s->pol, &c->r, OD_WHERE_OUTPUT, choices) < 0) {
+            cJSON_Delete(resp);
+            gw_call_fail(c, c->r.status, c->r.reason, "%s", c->r.message);
+            return;
+        }
+    }
+    cJSON *out = resp;
+    if (c->front == GW_FRONT_ANTHROPIC) {
+        out = prov_openai_to_anthropic_response(resp);
+        cJSON_Delete(resp);
+        if (!out) {
+            gw_call_fail(c, 502, OD_R_UPSTREAM_ERROR, "could not translate the upstream answer");
+            return;
+        }
+    } else {
+        /* answer under the name the client asked for */
+        if (cJSON_GetObjectItemCaseSensitive(out, "model"))
+            cJSON_ReplaceItemInObjectCaseSensitive(out, "model", cJSON_CreateString(c->model));
+    }
+    char *body = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    if (c->conn) {
+        gw_call_add_headers(c);
+        gw_conn_respond(c->conn, 200, "application/json", body, strlen(body));
+    }
+    c->r.bytes_out = (int64_t)strlen(body);
+    free(body);
+    gw_call_finish(c);
+}

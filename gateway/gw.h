@@ -1,0 +1,158 @@
+/* gateway/gw.h — private to gateway/: the server, the HTTP front's
+ * connection API, the request pipeline, routing and metrics. */
+#ifndef GW_H
+#define GW_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "../core/config.h"
+#include "../core/loop.h"
+#include "../core/od.h"
+#include "../policies/pol.h"
+#include "../providers/prov.h"
+#include "gateway.h"
+
+#define GW_HIGH_WATER (256 * 1024) /* client send buffer above: pause the upstream */
+#define GW_LOW_WATER (32 * 1024)   /* below: resume */
+
+typedef struct gw_conn gw_conn;
+typedef struct gw_call gw_call;
+typedef struct gw_router gw_router;
+typedef struct gw_metrics gw_metrics;
+
+/* Tunables; defaults overridable by environment (ODOCK_*), see README. */
+typedef struct gw_tuning {
+    int breaker_failures;     /* consecutive failures that open a circuit; 5 */
+    int breaker_cooldown_ms;  /* how long it stays open; 30000 */
+    int retry_base_ms;        /* first backoff; 250, doubled per retry, +-25% jitter */
+    int retry_max_ms;         /* backoff cap, also caps Retry-After; 10000 */
+    int ttft_timeout_ms;      /* streams: upstream's first event; 60000 */
+    int stream_idle_ms;       /* streams: gap between upstream events; 120000 */
+    int max_attempts;         /* per request, over all deployments; 8 */
+    int header_timeout_s;     /* client must send headers and body within; 30 */
+    int drain_timeout_ms;     /* graceful shutdown wait for in-flight; 30000 */
+    int client_stall_ms;      /* a stream client that reads nothing for this long is dropped; 60000 */
+    int request_timeout_ms;   /* whole request until its first byte, over all attempts; 600000 */
+} gw_tuning;
+
+struct gw_server {
+    od_config *cfg;
+    pol_engine *pol;
+    od_loop *loop;
+    gw_router *router;
+    gw_metrics *metrics;
+    gw_tuning t;
+    od_timer tick;
+    int draining;
+    int64_t drain_deadline_us;
+    int inflight;             /* calls alive */
+    gw_call *calls;           /* every live call */
+    int64_t max_body;
+    char listen[256];
+    void *head_waits;         /* http.c: connections whose request head is due */
+};
+
+extern volatile sig_atomic_t gw_signalled;
+
+/* ---------------- HTTP front (http.c) ---------------- */
+enum { GW_FRONT_OPENAI = 0, GW_FRONT_ANTHROPIC = 1 };
+
+const struct lws_protocols *gw_http_protocols(void);
+/* Drops connections whose request head is overdue (all: every idle one). */
+void gw_http_sweep(gw_server *s, int all);
+/* Response headers added before the response starts: name without ':'. */
+void gw_conn_header(gw_conn *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Whole response; copies body. The call is detached from the conn after. */
+void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body, size_t len);
+/* Streamed (chunked) response. */
+void gw_conn_stream_start(gw_conn *c, int status, const char *ctype);
+void gw_conn_stream_write(gw_conn *c, const char *data, size_t len);
+void gw_conn_stream_end(gw_conn *c);
+size_t gw_conn_pending(const gw_conn *c);
+/* Hands the conn back: no more callbacks to call. */
+void gw_conn_detach(gw_conn *c);
+int gw_conn_streaming(const gw_conn *c);
+
+/* ---------------- errors (errors.c) ---------------- */
+/* OpenAI shape {"error":{"message","type","code"}} or Anthropic's
+ * {"type":"error","error":{"type","message"}}; new string. */
+char *gw_error_body(int front, int status, const char *code, const char *message);
+const char *gw_error_type(int status);          /* OpenAI error.type */
+const char *gw_anthropic_error_type(int status); /* Anthropic error.type */
+/* Sends an error response (with request-id and rate-limit headers from r
+ * when given). */
+void gw_send_error(gw_conn *c, int front, const od_req *r, int status, const char *code,
+                   const char *message);
+
+/* ---------------- the pipeline (chat.c) ---------------- */
+enum { GW_EP_CHAT = 1, GW_EP_MESSAGES, GW_EP_EMBEDDINGS };
+typedef struct gw_incoming {
+    int endpoint;
+    const char *key;      /* presented key, may be NULL */
+    const char *body;
+    size_t len;
+} gw_incoming;
+/* Starts a call for conn; it answers through the gw_conn_* API. */
+void gw_call_start(gw_server *s, gw_conn *c, const gw_incoming *in);
+/* The client went away: cancel upstream work, charge what was generated. */
+void gw_call_client_gone(gw_call *call);
+/* The client drained its send buffer: resume a paused upstream. */
+void gw_call_drained(gw_call *call);
+/* Shutdown after the drain deadline: ends every live call. */
+void gw_calls_abort_all(gw_server *s);
+/* GET /v1/models and /v1/models/{id}. */
+void gw_models(gw_server *s, gw_conn *c, const char *key, const char *id);
+
+/* ---------------- routing (route.c) ---------------- */
+typedef struct gw_dep {
+    char name[256];            /* "provider/model" */
+    const od_provider_cfg *prov;
+    const prov_adapter *ad;
+    const char *model;         /* points into name */
+    int inflight;
+    int64_t ewma_us;           /* moving average latency (first byte); 0 unknown */
+    int consecutive_failures;
+    int64_t open_until_us;     /* circuit open until (mono) */
+    int probing;               /* half-open: a probe is in flight */
+    int64_t cool_until_us;     /* 429 cool-down */
+} gw_dep;
+
+#define GW_MAX_PLAN 16
+typedef struct gw_plan {
+    gw_dep *deps[GW_MAX_PLAN];
+    int n;
+} gw_plan;
+
+gw_router *gw_router_new(const od_config *cfg, const gw_tuning *t);
+void gw_router_free(gw_router *r);
+/* The deployment for provider/model (created on first use; NULL when the
+ * provider is unknown or has no adapter). */
+gw_dep *gw_router_dep(gw_router *r, const char *provider, const char *model);
+/* Orders the alias's deployments by its strategy, circuits considered. */
+void gw_router_plan(gw_router *r, const od_model_cfg *m, gw_plan *out);
+/* Whether a deployment may be tried now (closed circuit, or a half-open probe). */
+int gw_dep_available(gw_router *r, gw_dep *d, int64_t now_us);
+/* begin/end bracket an attempt (in-flight count, for least-busy: a stream
+ * counts until it ends); success/failure are the health verdict. */
+void gw_dep_begin(gw_dep *d);
+void gw_dep_end(gw_dep *d);
+void gw_dep_success(gw_router *r, gw_dep *d, int64_t latency_us);
+void gw_dep_failure(gw_router *r, gw_dep *d, int retry_after_s);
+
+/* ---------------- metrics (metrics.c) ---------------- */
+gw_metrics *gw_metrics_new(void);
+void gw_metrics_free(gw_metrics *m);
+/* one finished request */
+void gw_metrics_request(gw_metrics *m, const od_req *r, const char *model, int64_t ttft_us);
+void gw_metrics_upstream_error(gw_metrics *m, const char *provider, const char *kind);
+void gw_metrics_failover(gw_metrics *m, const char *model);
+void gw_metrics_retry(gw_metrics *m, const char *provider);
+/* Prometheus text exposition; new string. */
+char *gw_metrics_render(gw_metrics *m, gw_server *s);
+
+#endif

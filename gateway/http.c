@@ -1,0 +1,529 @@
+/* gateway/http.c — the HTTP front on libwebsockets: routes, body limits,
+ * timeouts, and response writing (whole bodies, or chunked streams whose
+ * framing we write ourselves so HTTP/1.1 keep-alive survives SSE). Writes
+ * happen only in LWS_CALLBACK_HTTP_WRITEABLE, one lws_write per turn. */
+#include "call.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <libwebsockets.h>
+
+#define GW_WCHUNK 16384
+#define GW_DISCARD_MAX (64LL * 1024 * 1024)
+
+enum {
+    RT_NONE = 0, RT_CHAT, RT_MESSAGES, RT_EMBED, RT_MODELS, RT_MODEL_ID,
+    RT_HEALTH, RT_METRICS, RT_NOTFOUND
+};
+
+struct gw_conn {
+    struct lws *wsi;
+    gw_server *srv;
+    int route, post, bad_method;
+    char model_id[256];
+    char *key;            /* presented key: a secret, never logged */
+    od_buf body;
+    int64_t received;
+    int too_large;
+    gw_call *call;
+    /* response */
+    int responding, status;
+    char ctype[48];
+    od_buf hdrs;          /* "name: value\n" lines */
+    int streaming, headers_sent, ended;
+    od_buf out;
+    size_t off;
+    int close_after;
+    int was_paused_notice; /* pending crossed the high-water mark */
+};
+
+static gw_server *srv_of(struct lws *wsi)
+{
+    return od_loop_user(od_loop_from_wsi(wsi));
+}
+
+/* ---------------- response API ---------------- */
+
+void gw_conn_header(gw_conn *c, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    if (!c || c->headers_sent)
+        return;
+    od_buf_puts(&c->hdrs, name);
+    od_buf_puts(&c->hdrs, ": ");
+    va_start(ap, fmt);
+    od_buf_vprintf(&c->hdrs, fmt, ap);
+    va_end(ap);
+    od_buf_putc(&c->hdrs, '\n');
+}
+
+void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body, size_t len)
+{
+    if (!c || c->responding)
+        return;
+    c->responding = 1;
+    c->status = status;
+    snprintf(c->ctype, sizeof c->ctype, "%s", ctype);
+    od_buf_put(&c->out, body ? body : "", len);
+    c->ended = 1;
+    c->call = NULL;
+    lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_stream_start(gw_conn *c, int status, const char *ctype)
+{
+    if (!c || c->responding)
+        return;
+    c->responding = 1;
+    c->streaming = 1;
+    c->status = status;
+    snprintf(c->ctype, sizeof c->ctype, "%s", ctype);
+    lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_stream_write(gw_conn *c, const char *data, size_t len)
+{
+    if (!c || !c->streaming || c->ended || !len)
+        return;
+    size_t before = c->out.len - c->off;
+    od_buf_printf(&c->out, "%zx\r\n", len);
+    od_buf_put(&c->out, data, len);
+    od_buf_puts(&c->out, "\r\n");
+    if (before == 0) {
+        /* a client that stops reading is dropped after client_stall_ms */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+                        (c->srv->t.client_stall_ms + 999) / 1000);
+        if (c->headers_sent)
+            lws_callback_on_writable(c->wsi);
+    }
+}
+
+void gw_conn_stream_end(gw_conn *c)
+{
+    if (!c || !c->streaming || c->ended)
+        return;
+    od_buf_puts(&c->out, "0\r\n\r\n");
+    c->ended = 1;
+    c->call = NULL;
+    lws_callback_on_writable(c->wsi);
+}
+
+size_t gw_conn_pending(const gw_conn *c)
+{
+    return c ? c->out.len - c->off : 0;
+}
+
+void gw_conn_set_call(gw_conn *c, gw_call *call)
+{
+    if (c)
+        c->call = call;
+}
+
+void gw_conn_detach(gw_conn *c)
+{
+    if (c)
+        c->call = NULL;
+}
+
+int gw_conn_streaming(const gw_conn *c)
+{
+    return c && c->streaming;
+}
+
+static int write_headers(gw_conn *c)
+{
+    unsigned char buf[LWS_PRE + 8192], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    struct lws *wsi = c->wsi;
+
+    if (lws_add_http_header_status(wsi, (unsigned)c->status, &p, end))
+        return -1;
+    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)c->ctype,
+                                     (int)strlen(c->ctype), &p, end))
+        return -1;
+    if (!c->streaming) {
+        if (lws_add_http_header_content_length(wsi, c->out.len - c->off, &p, end))
+            return -1;
+    } else {
+        static const char te[] = "chunked", cc[] = "no-cache";
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"transfer-encoding:",
+                                        (const unsigned char *)te, (int)strlen(te), &p, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)cc, (int)strlen(cc), &p, end))
+            return -1;
+    }
+    if (c->close_after) {
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                        (const unsigned char *)"close", 5, &p, end))
+            return -1;
+    }
+    /* our own headers: "name: value\n" lines */
+    const char *h = c->hdrs.p;
+    while (h && *h) {
+        const char *nl = strchr(h, '\n'), *colon = strchr(h, ':');
+        if (!nl || !colon || colon > nl)
+            break;
+        char name[96];
+        size_t nlen = (size_t)(colon - h);
+        if (nlen + 2 > sizeof name)
+            nlen = sizeof name - 2;
+        memcpy(name, h, nlen);
+        name[nlen] = ':';
+        name[nlen + 1] = 0;
+        const char *v = colon + 1;
+        while (*v == ' ') v++;
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)v,
+                                        (int)(nl - v), &p, end))
+            return -1;
+        h = nl + 1;
+    }
+    if (lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    int n = (int)(p - start);
+    if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP_HEADERS) != n)
+        return -1;
+    c->headers_sent = 1;
+    return 0;
+}
+
+/* ---------------- unfinished request heads ----------------
+ * lws (4.1) puts no deadline on a client that connects and never finishes
+ * its headers, nor on an idle keep-alive connection: we keep one here,
+ * swept from the server's 100 ms tick. The node hangs off the wsi's opaque
+ * pointer, so lookups are O(1). */
+#define HW_MAGIC 0x68647761 /* the loop's raw wsis keep other things in opaque */
+typedef struct hdwait {
+    int magic;
+    struct lws *wsi;
+    int64_t deadline_us;
+    struct hdwait *next, *prev;
+} hdwait;
+
+static void hw_add(gw_server *s, struct lws *wsi)
+{
+    if (lws_get_opaque_user_data(wsi))
+        return; /* already waiting (or not ours) */
+    hdwait *h = od_calloc(1, sizeof *h);
+    h->magic = HW_MAGIC;
+    h->wsi = wsi;
+    h->deadline_us = od_mono_us() + (int64_t)s->t.header_timeout_s * 1000000;
+    h->next = s->head_waits;
+    if (h->next) ((hdwait *)h->next)->prev = h;
+    s->head_waits = h;
+    lws_set_opaque_user_data(wsi, h);
+}
+
+static void hw_unlink(gw_server *s, hdwait *h)
+{
+    if (h->prev) h->prev->next = h->next;
+    else s->head_waits = h->next;
+    if (h->next) h->next->prev = h->prev;
+    lws_set_opaque_user_data(h->wsi, NULL);
+    free(h);
+}
+
+static void hw_del(gw_server *s, struct lws *wsi)
+{
+    hdwait *h = lws_get_opaque_user_data(wsi);
+    if (h && h->magic == HW_MAGIC && h->wsi == wsi)
+        hw_unlink(s, h);
+}
+
+void gw_http_sweep(gw_server *s, int all)
+{
+    int64_t now = od_mono_us();
+    hdwait *h = s->head_waits, *next;
+    for (; h; h = next) {
+        next = h->next;
+        if (all || now >= h->deadline_us) {
+            struct lws *wsi = h->wsi;
+            hw_unlink(s, h);
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+        }
+    }
+}
+
+static int complete(gw_conn *c)
+{
+    if (c->close_after)
+        return -1;
+    struct lws *wsi = c->wsi;
+    gw_server *s = c->srv;
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    hw_add(s, wsi); /* keep-alive: the next request head has the same deadline */
+    return 0;
+}
+
+static int conn_write(gw_conn *c)
+{
+    unsigned char buf[LWS_PRE + GW_WCHUNK];
+    if (!c->responding)
+        return 0;
+    if (!c->headers_sent) {
+        if (write_headers(c) < 0)
+            return -1;
+        if (c->out.len > c->off || c->ended)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
+    size_t avail = c->out.len - c->off;
+    if (!avail) {
+        if (c->ended)
+            return complete(c);
+        return 0;
+    }
+    size_t n = avail > GW_WCHUNK ? GW_WCHUNK : avail;
+    int last = c->ended && n == avail;
+    memcpy(buf + LWS_PRE, c->out.p + c->off, n);
+    if (lws_write(c->wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+        return -1;
+    c->off += n;
+    if (c->off == c->out.len) {
+        od_buf_reset(&c->out);
+        c->off = 0;
+    } else if (c->off > 256 * 1024) {
+        memmove(c->out.p, c->out.p + c->off, c->out.len - c->off);
+        c->out.len -= c->off;
+        c->out.p[c->out.len] = 0;
+        c->off = 0;
+    }
+    if (last)
+        return complete(c);
+    avail = c->out.len - c->off;
+    if (avail || c->ended) {
+        if (c->streaming)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (c->srv->t.client_stall_ms + 999) / 1000);
+        lws_callback_on_writable(c->wsi);
+    } else if (c->streaming) {
+        lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    }
+    if (c->streaming && c->call && avail < GW_LOW_WATER)
+        gw_call_drained(c->call);
+    return 0;
+}
+
+/* ---------------- requests ---------------- */
+
+static void read_key(gw_conn *c, struct lws *wsi)
+{
+    char buf[1024];
+    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0) {
+        const char *v = buf;
+        while (*v == ' ') v++;
+        if (!strncasecmp(v, "Bearer ", 7)) {
+            v += 7;
+            while (*v == ' ') v++;
+        }
+        c->key = od_strdup(v);
+        return;
+    }
+    n = lws_hdr_custom_copy(wsi, buf, sizeof buf, "x-api-key:", 10);
+    if (n <= 0)
+        n = lws_hdr_custom_copy(wsi, buf, sizeof buf, "api-key:", 8);
+    if (n > 0)
+        c->key = od_strdup(buf);
+}
+
+static int route_of(gw_conn *c, const char *path)
+{
+    char p[512];
+    size_t n = strlen(path);
+    if (n >= sizeof p)
+        return RT_NOTFOUND;
+    memcpy(p, path, n + 1);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = 0;
+    const char *q = p;
+    /* clients whose base URL lacks /v1 */
+    if (!strcmp(q, "/chat/completions") || !strcmp(q, "/v1/chat/completions")) return RT_CHAT;
+    if (!strcmp(q, "/v1/messages") || !strcmp(q, "/messages")) return RT_MESSAGES;
+    if (!strcmp(q, "/v1/embeddings") || !strcmp(q, "/embeddings")) return RT_EMBED;
+    if (!strcmp(q, "/v1/models") || !strcmp(q, "/models")) return RT_MODELS;
+    if (!strncmp(q, "/v1/models/", 11) || !strncmp(q, "/models/", 8)) {
+        const char *id = q + (q[1] == 'v' ? 11 : 8);
+        snprintf(c->model_id, sizeof c->model_id, "%s", id);
+        return RT_MODEL_ID;
+    }
+    if (!strcmp(q, "/healthz") || !strcmp(q, "/health")) return RT_HEALTH;
+    if (!strcmp(q, "/metrics")) return RT_METRICS;
+    return RT_NOTFOUND;
+}
+
+static int route_wants_post(int rt)
+{
+    return rt == RT_CHAT || rt == RT_MESSAGES || rt == RT_EMBED;
+}
+
+static void dispatch(gw_conn *c)
+{
+    gw_server *s = c->srv;
+    int front = c->route == RT_MESSAGES ? GW_FRONT_ANTHROPIC : GW_FRONT_OPENAI;
+    char id[25], rid[32];
+
+    if (c->bad_method) {
+        gw_conn_header(c, "allow", "%s", route_wants_post(c->route) ? "POST" : "GET");
+        gw_send_error(c, front, NULL, 405, "method_not_allowed", "method not allowed on this path");
+        return;
+    }
+    switch (c->route) {
+    case RT_HEALTH: {
+        const char *b = s->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}";
+        gw_conn_respond(c, s->draining ? 503 : 200, "application/json", b, strlen(b));
+        return;
+    }
+    case RT_METRICS: {
+        char *m = gw_metrics_render(s->metrics, s);
+        gw_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", m, strlen(m));
+        free(m);
+        return;
+    }
+    case RT_MODELS:
+        gw_models(s, c, c->key, NULL);
+        return;
+    case RT_MODEL_ID:
+        gw_models(s, c, c->key, c->model_id);
+        return;
+    case RT_CHAT:
+    case RT_MESSAGES:
+    case RT_EMBED: {
+        gw_incoming in = {
+            .endpoint = c->route == RT_CHAT ? GW_EP_CHAT : c->route == RT_MESSAGES ? GW_EP_MESSAGES : GW_EP_EMBEDDINGS,
+            .key = c->key,
+            .body = c->body.p ? c->body.p : "",
+            .len = c->body.len,
+        };
+        gw_call_start(s, c, &in);
+        return;
+    }
+    default:
+        od_request_id(id);
+        snprintf(rid, sizeof rid, "req_%s", id);
+        gw_conn_header(c, "x-odock-request-id", "%s", rid);
+        gw_send_error(c, front, NULL, 404, "not_found", "no such endpoint");
+        return;
+    }
+}
+
+/* 413. Bodies up to GW_DISCARD_MAX are read and dropped first so the client,
+ * still uploading, gets the answer; beyond that we answer and close. */
+static void too_large(gw_conn *c, int close)
+{
+    c->close_after = close;
+    gw_send_error(c, c->route == RT_MESSAGES, NULL, 413, "request_too_large",
+                  "request body exceeds max_body_bytes");
+}
+
+/* lws' protocol callback: one gw_conn per HTTP transaction */
+static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    gw_conn *c = user;
+    switch (reason) {
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        hw_add(srv_of(wsi), wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        hw_del(srv_of(wsi), wsi);
+        return 0;
+    case LWS_CALLBACK_HTTP: {
+        hw_del(srv_of(wsi), wsi);
+        gw_server *s = srv_of(wsi);
+        memset(c, 0, sizeof *c);
+        c->wsi = wsi;
+        c->srv = s;
+        c->route = route_of(c, in ? (const char *)in : "/");
+        c->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+        int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+        if (c->route != RT_NOTFOUND)
+            c->bad_method = route_wants_post(c->route) ? !c->post : !get;
+        read_key(c, wsi);
+        if (s->draining) {
+            c->close_after = 1;
+            gw_send_error(c, GW_FRONT_OPENAI, NULL, 503, "shutting_down", "the gateway is shutting down");
+            return 0;
+        }
+        if (c->post) {
+            char cl[32];
+            if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
+                lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+                /* lws 4.1 cannot read chunked request bodies: say so */
+                c->close_after = 1;
+                gw_send_error(c, c->route == RT_MESSAGES, NULL, 411, "length_required",
+                              "chunked request bodies are not supported: send Content-Length");
+                return 0;
+            }
+            if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+                int64_t v;
+                if (od_parse_i64(cl, &v) == 0 && v > s->max_body) {
+                    c->too_large = 1;
+                    if (v > GW_DISCARD_MAX) {
+                        /* not worth reading: answer now and close */
+                        too_large(c, 1);
+                        return 0;
+                    }
+                    /* else read and drop it, so the client sees the answer */
+                }
+            }
+            /* body must arrive within the header timeout (slow clients) */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, s->t.header_timeout_s);
+            return 0;
+        }
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        dispatch(c);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+        if (c->responding)
+            return 0;
+        c->received += (int64_t)len;
+        if (c->too_large || c->received > c->srv->max_body) {
+            c->too_large = 1;
+            od_buf_free(&c->body);
+            if (c->received > GW_DISCARD_MAX)
+                too_large(c, 1);
+            return 0;
+        }
+        od_buf_put(&c->body, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        if (c->responding)
+            return 0;
+        if (c->too_large) {
+            too_large(c, 0);
+            return 0;
+        }
+        dispatch(c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return conn_write(c);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (c && c->wsi) {
+            if (c->call) {
+                gw_call *call = c->call;
+                c->call = NULL;
+                gw_call_client_gone(call);
+            }
+            od_buf_free(&c->body);
+            od_buf_free(&c->hdrs);
+            od_buf_free(&c->out);
+            free(c->key);
+            c->key = NULL;
+            c->wsi = NULL;
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protos[] = {
+    {.name = "http", .callback = http_cb, .per_session_data_size = sizeof(gw_conn)},
+    {.name = NULL, .callback = NULL},
+};
+
+const struct lws_protocols *gw_http_protocols(void)
+{
+    return protos;
+}

@@ -1,0 +1,155 @@
+/* gateway/server.c — the server's life: tunables, the loop, the 100 ms tick
+ * (pol_tick, shutdown), graceful drain on SIGTERM/SIGINT. */
+#include "call.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+volatile sig_atomic_t gw_signalled;
+
+static void on_signal(int sig)
+{
+    gw_signalled = sig;
+}
+
+static void env_int(const char *name, int *v, int min, int max)
+{
+    const char *e = getenv(name);
+    int64_t x;
+    if (e && *e && od_parse_i64(e, &x) == 0 && x >= min && x <= max)
+        *v = (int)x;
+}
+
+static void tuning(gw_tuning *t)
+{
+    t->breaker_failures = 5;
+    t->breaker_cooldown_ms = 30000;
+    t->retry_base_ms = 250;
+    t->retry_max_ms = 10000;
+    t->ttft_timeout_ms = 60000;
+    t->stream_idle_ms = 120000;
+    t->max_attempts = 8;
+    t->header_timeout_s = 30;
+    t->drain_timeout_ms = 30000;
+    t->client_stall_ms = 60000;
+    t->request_timeout_ms = 600000;
+    env_int("ODOCK_BREAKER_FAILURES", &t->breaker_failures, 1, 1000);
+    env_int("ODOCK_BREAKER_COOLDOWN_MS", &t->breaker_cooldown_ms, 1, 3600000);
+    env_int("ODOCK_RETRY_BASE_MS", &t->retry_base_ms, 1, 60000);
+    env_int("ODOCK_RETRY_MAX_MS", &t->retry_max_ms, 1, 600000);
+    env_int("ODOCK_TTFT_TIMEOUT_MS", &t->ttft_timeout_ms, 0, 3600000);
+    env_int("ODOCK_STREAM_IDLE_MS", &t->stream_idle_ms, 0, 3600000);
+    env_int("ODOCK_MAX_ATTEMPTS", &t->max_attempts, 1, 100);
+    env_int("ODOCK_HEADER_TIMEOUT_S", &t->header_timeout_s, 1, 3600);
+    env_int("ODOCK_DRAIN_TIMEOUT_MS", &t->drain_timeout_ms, 0, 3600000);
+    env_int("ODOCK_CLIENT_STALL_MS", &t->client_stall_ms, 1000, 3600000);
+    env_int("ODOCK_REQUEST_TIMEOUT_MS", &t->request_timeout_ms, 100, 86400000);
+}
+
+gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, char **err)
+{
+    gw_server *s = od_calloc(1, sizeof *s);
+    s->cfg = cfg;
+    tuning(&s->t);
+    s->max_body = cfg->max_body_bytes > 0 ? cfg->max_body_bytes : 10 * 1024 * 1024;
+    snprintf(s->listen, sizeof s->listen, "%s", listen ? listen : cfg->listen ? cfg->listen : "127.0.0.1:8787");
+    s->pol = pol_open(cfg, db, err);
+    if (!s->pol)
+        goto fail;
+    s->router = gw_router_new(cfg, &s->t);
+    s->metrics = gw_metrics_new();
+    od_loop_opts o = {
+        .listen = s->listen,
+        .protocols = gw_http_protocols(),
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .max_http_header_data = 32768,
+        .timeout_secs = s->t.header_timeout_s,
+        .user = s,
+    };
+    s->loop = od_loop_new(&o, err);
+    if (!s->loop)
+        goto fail;
+    return s;
+fail:
+    gw_server_free(s);
+    return NULL;
+}
+
+int gw_server_port(gw_server *s)
+{
+    return od_loop_port(s->loop);
+}
+
+static void tick(od_timer *t, void *ud)
+{
+    gw_server *s = ud;
+    int64_t now = od_mono_us();
+    (void)t;
+    pol_tick(s->pol);
+    gw_http_sweep(s, s->draining);
+    if (gw_signalled && !s->draining) {
+        s->draining = 1;
+        s->drain_deadline_us = now + (int64_t)s->t.drain_timeout_ms * 1000;
+        od_info("odock serve: shutting down, %d request(s) in flight", s->inflight);
+    }
+    if (s->draining) {
+        if (s->inflight > 0 && now >= s->drain_deadline_us) {
+            od_warn("odock serve: drain timeout, aborting %d request(s)", s->inflight);
+            gw_calls_abort_all(s);
+        }
+        if (s->inflight == 0) {
+            od_loop_stop(s->loop);
+            return;
+        }
+    }
+    od_timer_start(s->loop, &s->tick, 100000, tick, s);
+}
+
+static void stop_cb(od_timer *t, void *ud)
+{
+    gw_server *s = ud;
+    (void)t;
+    od_loop_stop(s->loop);
+}
+
+int gw_server_run(gw_server *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    od_timer_start(s->loop, &s->tick, 100000, tick, s);
+    const char *scheme = s->cfg->tls_cert ? "https" : "http";
+    char host[256];
+    snprintf(host, sizeof host, "%s", s->listen);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = 0;
+    od_info("odock serve: listening on %s://%s:%d", scheme, host, gw_server_port(s));
+    od_loop_run(s->loop);
+    /* responses already queued (errors of aborted calls) get a moment to go out */
+    od_timer_stop(&s->tick);
+    od_timer_start(s->loop, &s->tick, 200000, stop_cb, s);
+    od_loop_run(s->loop);
+    return 0;
+}
+
+void gw_server_free(gw_server *s)
+{
+    if (!s)
+        return;
+    if (s->loop) {
+        gw_calls_abort_all(s);
+        od_timer_stop(&s->tick);
+        od_loop_free(s->loop); /* closes connections: DROP_PROTOCOL on each */
+    }
+    if (s->pol)
+        pol_close(s->pol); /* flushes the ledger */
+    gw_router_free(s->router);
+    gw_metrics_free(s->metrics);
+    od_config_free(s->cfg);
+    free(s);
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The HTTP front: key headers, request validation (400 naming the field),
+# 404/405/413, keep-alive, slow clients, client disconnect mid-stream,
+# graceful shutdown finishing in-flight requests.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_helpers.bash"
+start_fake
+cat >"$T/odock.json" <<JSON
+{"database": "$ODOCK_DB", "max_body_bytes": 200000,
+ "providers": [
+   {"name": "fake", "type": "openai", "base_url": "http://127.0.0.1:$FAKE_PORT/v1", "api_key": "\${FAKE_OPENAI_KEY}"},
+   {"name": "mock", "type": "mock"}],
+ "models": [{"name": "drip", "deployments": [{"provider": "fake", "model": "gpt-4o-drip-150"}]}],
+ "prices": {"gpt-4o-drip-150": {"input": 1.0, "output": 2.0}}}
+JSON
+KEY=$(mkkey front)
+start_serve "$T/odock.json" ODOCK_HEADER_TIMEOUT_S=2
+CHAT='{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}'
+
+eq "healthz" "$(curl -s "$BASE/healthz")" '{"status":"ok"}'
+post /v1/chat/completions "$KEY" "$CHAT" >/dev/null; eq "Authorization: Bearer" "$(status)" 200
+curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $KEY" -d "$CHAT" "$BASE/v1/chat/completions" >"$T/status"
+eq "x-api-key header" "$(status)" 200
+curl -s -o /dev/null -w '%{http_code}' -H "api-key: $KEY" -d "$CHAT" "$BASE/v1/chat/completions" >"$T/status"
+eq "api-key header" "$(status)" 200
+b=$(curl -s -w '\n%{http_code}' -d "$CHAT" "$BASE/v1/chat/completions")
+eq "no key: 401 invalid_key" "$(tail -1 <<<"$b"),$(head -1 <<<"$b" | jget error.code)" 401,invalid_key
+b=$(post /v1/chat/completions "odk_AAAAAAAA_nope" "$CHAT")
+eq "wrong key: 401" "$(status),$(echo "$b" | jget error.type)" 401,authentication_error
+
+b=$(post /v1/chat/completions "$KEY" '{"model": "mock/echo", "messages": [')
+eq "bad JSON: 400" "$(status),$(echo "$b" | jget error.code)" 400,invalid_request
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":"hi"}')
+eq "wrong type: message names the field" "$(status),$(echo "$b" | jget error.message)" "400,messages: expected an array"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[{"content":"x"}]}')
+eq "missing role: names the field" "$(echo "$b" | jget error.message)" "messages[0].role: expected a string"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","stream":"yes","messages":[{"role":"user","content":"x"}]}')
+eq "stream: expected a boolean" "$(echo "$b" | jget error.message)" "stream: expected a boolean"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","max_tokens":"10","messages":[{"role":"user","content":"x"}]}')
+eq "max_tokens: expected an integer" "$(echo "$b" | jget error.message)" "max_tokens: expected an integer"
+b=$(post /v1/chat/completions "$KEY" '{"model":7,"messages":[]}')
+eq "model: expected a string" "$(echo "$b" | jget error.message)" "model: expected a string"
+b=$(post /v1/embeddings "$KEY" '{"model":"mock/echo","input":5}')
+eq "embeddings input type" "$(status),$(echo "$b" | jget error.message)" "400,input: expected a string or an array"
+b=$(post /v1/chat/completions "$KEY" '{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}')
+eq "unknown model: 404 model_not_found" "$(status),$(echo "$b" | jget error.code)" 404,model_not_found
+b=$(post /v1/chat/completions "$KEY" '{"model":"nosuchprovider/x","messages":[{"role":"user","content":"x"}]}')
+eq "unknown provider: 404" "$(status)" 404
+b=$(post /v1/messages "$KEY" '{"model":"mock/echo","max_tokens":5,"messages":"x"}')
+eq "/v1/messages errors are Anthropic-shaped" "$(status),$(echo "$b" | jget type),$(echo "$b" | jget error.type)" 400,error,invalid_request_error
+big=$(python3 -c 'import json; print(json.dumps({"model":"mock/echo","messages":[{"role":"user","content":"x"*300000}]}))')
+b=$(post /v1/chat/completions "$KEY" "$big")
+eq "oversized body: 413" "$(status),$(echo "$b" | jget error.code)" 413,request_too_large
+b=$(post /v1/chat/completions "$KEY" "$CHAT" -H 'Transfer-Encoding: chunked')
+eq "chunked request body: 411 (lws 4.1 cannot read it), not a hang" "$(status),$(echo "$b" | jget error.code)" 411,length_required
+curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/nothing" >"$T/status"; eq "unknown path: 404" "$(status)" 404
+curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/chat/completions" >"$T/status"; eq "GET on a POST path: 405" "$(status)" 405
+check "denials are recorded (bad request, unknown model, wrong key)" wait_events 1 "WHERE reason='model_not_found'"
+eq "413 is not a model call: only the checks above are recorded" "$(events 'count(*)' "WHERE status='ok'")" 3
+
+# keep-alive: one connection for several requests, streamed ones included
+curl -sv -H "Authorization: Bearer $KEY" -d "$CHAT" "$BASE/v1/chat/completions" \
+     -H "Authorization: Bearer $KEY" -d '{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"s"}]}' \
+     "$BASE/v1/chat/completions" "$BASE/healthz" >"$T/ka" 2>&1
+eq "keep-alive: connection reused after plain and streamed answers" "$(grep -c 'Re-using existing connection' "$T/ka")" 2
+
+# slow clients cannot hold the server: unfinished headers / body are dropped
+cat >"$T/slow.py" <<'PY'
+import socket, sys, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+if mode == "headers":
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+else:
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo")
+s.settimeout(8)
+t0 = time.time()
+try:
+    d = s.recv(1000)
+    while d:
+        d = s.recv(1000)
+except Exception as e:
+    print("still open after", time.time() - t0, e); sys.exit(1)
+print(round(time.time() - t0, 1))
+PY
+python3 "$T/slow.py" "$PORT" headers >"$T/slow1" &
+sp1=$!
+python3 "$T/slow.py" "$PORT" body >"$T/slow2" &
+sp2=$!
+sleep 0.3
+eq "server answers while slow clients hang" "$(curl -s -m 2 "$BASE/healthz")" '{"status":"ok"}'
+check "slow headers: connection dropped by the header timeout" wait "$sp1"
+check "slow body: connection dropped by the header timeout" wait "$sp2"
+
+# client disconnect mid-stream: upstream cancelled, charged for what streamed
+curl -s -N -m 1 -H "Authorization: Bearer $KEY" -d '{"model":"drip","stream":true,"messages":[{"role":"user","content":"one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"}]}' "$BASE/v1/chat/completions" >"$T/partial"
+check "disconnect: client got part of the stream" grep -q '^data: {' "$T/partial"
+check "disconnect: recorded as client_closed" wait_events 1 "WHERE target='drip' AND reason='client_closed'"
+check "disconnect: charged for streamed text" test "$(events "completion_tokens" "WHERE target='drip'")" -ge 1
+check "disconnect: cost charged" test "$(events "cost_micros" "WHERE target='drip'")" -ge 1
+
+# client disconnect while a plain (non-stream) request waits upstream
+curl -s -m 0.5 -H "Authorization: Bearer $KEY" -d '{"model":"mock/slow-1500","messages":[{"role":"user","content":"x"}]}' "$BASE/v1/chat/completions" >/dev/null
+check "disconnect while waiting: recorded as client_closed" wait_events 1 "WHERE target='mock/slow-1500' AND reason='client_closed'"
+
+# backpressure: a client reading at 1 MB/s gets a ~3 MB stream intact
+python3 -c 'import json; print(json.dumps({"model":"fake/gpt-4o","stream":True,"messages":[{"role":"user","content":" ".join("w%05d" % i for i in range(15000))}]}))' >"$T/bigreq"
+curl -s -N --limit-rate 1M -H "Authorization: Bearer $KEY" --data-binary @"$T/bigreq" "$BASE/v1/chat/completions" >"$T/bigstream"
+check "backpressure: slow reader gets every chunk, in order, and [DONE]" python3 -c '
+import json, sys
+want = "echo: " + " ".join("w%05d" % i for i in range(15000))
+got, done = [], False
+for line in open(sys.argv[1]):
+    if line.startswith("data: [DONE]"): done = True
+    elif line.startswith("data: "):
+        for c in json.loads(line[6:]).get("choices", []):
+            got.append(c.get("delta", {}).get("content") or "")
+assert done and "".join(got) == want, (done, len("".join(got)), len(want))' "$T/bigstream"
+
+# graceful shutdown: an in-flight request finishes, its event is flushed
+curl -s -o "$T/inflight" -w '%{http_code}' -H "Authorization: Bearer $KEY" \
+  -d '{"model":"mock/slow-1200","messages":[{"role":"user","content":"finish me"}]}' "$BASE/v1/chat/completions" >"$T/inflight_status" &
+cp=$!
+sleep 0.4
+stop_serve "SIGTERM: drains and exits cleanly"
+wait "$cp"
+eq "SIGTERM: in-flight request finished" "$(cat "$T/inflight_status")" 200
+eq "SIGTERM: its ledger event was flushed" "$(events 'count(*)' "WHERE target='mock/slow-1200' AND status='ok'")" 1
+
+# no config at all: the embedded default (mock provider) serves
+P2=$(free_port)
+DKEY=$("$ODOCK" keys create --name d --json --db "$T/default.db" | jget key)
+(cd "$T" && exec env -u ODOCK_CONFIG "$ODOCK" serve --listen "127.0.0.1:$P2" --db "$T/default.db" >"$T/default.log" 2>&1) &
+dp=$!; _pids+=("$dp")
+wait_port "$P2"
+b=$(curl -s -H "Authorization: Bearer $DKEY" -d "$CHAT" "http://127.0.0.1:$P2/v1/chat/completions")
+eq "embedded default config: mock/echo answers" "$(echo "$b" | jget choices.0.message.content)" hi
+kill -TERM "$dp"; wait "$dp"; eq "embedded default: clean exit" "$?" 0
+
+# TLS (cert and key from the config); HTTP/1.1 with chunked SSE over it
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 -subj /CN=localhost >/dev/null 2>&1
+  cat >"$T/tls.json" <<JSON
+{"database": "$T/default.db", "tls": {"cert": "$T/cert.pem", "key": "$T/key.pem"}, "providers": [{"name": "mock", "type": "mock"}]}
+JSON
+  P3=$(free_port)
+  "$ODOCK" serve --config "$T/tls.json" --listen "127.0.0.1:$P3" --db "$T/default.db" >"$T/tls.log" 2>&1 &
+  tp=$!; _pids+=("$tp")
+  wait_port "$P3"
+  b=$(curl -sk -N -H "Authorization: Bearer $DKEY" -d '{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"over tls"}]}' "https://127.0.0.1:$P3/v1/chat/completions")
+  check "TLS: streamed answer over https" grep -q 'over tls' <<<"$b"
+  kill -TERM "$tp"; wait "$tp"; eq "TLS: clean exit" "$?" 0
+fi
