@@ -66,7 +66,7 @@ $(eval $(call flavour,san,$(SAN)))
 all: deps-check odock
 
 odock: build/rel/odock
-	cp build/rel/odock odock
+	cp build/rel/odock odock.tmp && mv -f odock.tmp odock  # rename: a running ./odock keeps its file
 
 deps-check:
 	@pkg-config --exists $(PKGS) cmocka || $(MAKE) --no-print-directory deps

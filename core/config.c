@@ -582,6 +582,35 @@ static void parse_guardrails(cfg_ctx *c, od_config *cfg, const cJSON *root)
     }
 }
 
+static void parse_router(cfg_ctx *c, od_config *cfg, const cJSON *root)
+{
+    static const char *const fields[] = {
+#define NAME(name, def, min, max) #name,
+        OD_ROUTER_FIELDS(NAME)
+#undef NAME
+        NULL};
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "router");
+    if (o && check_object(c, o, "router", fields) != 0) o = NULL;
+#define FIELD(name, def, min, max) cfg->router.name = (int)get_int(c, o, #name, "router", def, min, max);
+    OD_ROUTER_FIELDS(FIELD)
+#undef FIELD
+}
+
+void od_router_env(od_router_cfg *r)
+{
+    char env[64];
+    int64_t v;
+#define ENV(name, def, min, max)                                               \
+    do {                                                                       \
+        snprintf(env, sizeof env, "ODOCK_%s", #name);                          \
+        for (char *p = env; *p; p++) *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p); \
+        const char *e = getenv(env);                                           \
+        if (e && od_parse_i64(e, &v) == 0 && v >= (min) && v <= (max)) r->name = (int)v; \
+    } while (0);
+    OD_ROUTER_FIELDS(ENV)
+#undef ENV
+}
+
 static void parse_defaults(cfg_ctx *c, od_config *cfg, const cJSON *root)
 {
     cfg->listen = get_str(c, root, "listen", "", 0, "127.0.0.1:8787");
@@ -630,7 +659,7 @@ od_config *od_config_parse(const char *json, const char *path, char **errors)
     static const char *const top[] = {"listen", "database", "providers", "models", "prices",
                                       "mcp_servers", "guardrails", "tls", "max_body_bytes",
                                       "default_grant", "unpriced_models", "default_price",
-                                      "default_max_output_tokens", NULL};
+                                      "default_max_output_tokens", "router", NULL};
     if (check_object(&c, root, "", top) != 0) goto done;
     interpolate_tree(&c, root, "", 0);
     parse_defaults(&c, cfg, root);
@@ -639,6 +668,7 @@ od_config *od_config_parse(const char *json, const char *path, char **errors)
     parse_prices(&c, cfg, root);
     parse_mcp(&c, cfg, root);
     parse_guardrails(&c, cfg, root);
+    parse_router(&c, cfg, root);
 done:
     cJSON_Delete(root);
     if (c.nerr) {

@@ -97,6 +97,31 @@ typedef struct od_guard_cfg {
     int nrules;
 } od_guard_cfg;
 
+/* Routing and timeout tunables: name, default, min, max. One list serves the
+ * struct, the config parser ("router": {...}) and the ODOCK_<NAME>
+ * environment overrides. */
+#define OD_ROUTER_FIELDS(X)                                  \
+    X(breaker_failures, 5, 1, 1000)                          \
+    X(breaker_cooldown_ms, 30000, 1, 3600000)                \
+    X(retry_base_ms, 250, 1, 60000)                          \
+    X(retry_max_ms, 10000, 1, 600000)                        \
+    X(ttft_timeout_ms, 60000, 0, 3600000)                    \
+    X(stream_idle_ms, 120000, 0, 3600000)                    \
+    X(max_attempts, 8, 1, 100)                               \
+    X(header_timeout_s, 30, 1, 3600)                         \
+    X(drain_timeout_ms, 30000, 0, 3600000)                   \
+    X(client_stall_ms, 60000, 1000, 3600000)                 \
+    X(request_timeout_ms, 600000, 100, 86400000)
+
+typedef struct od_router_cfg {
+#define OD_ROUTER_FIELD(name, def, min, max) int name;
+    OD_ROUTER_FIELDS(OD_ROUTER_FIELD)
+#undef OD_ROUTER_FIELD
+} od_router_cfg;
+
+/* Applies ODOCK_<NAME> environment overrides (in range) to r. */
+void od_router_env(od_router_cfg *r);
+
 typedef struct od_config {
     char *path;        /* file it came from; NULL = embedded default */
     char *listen;      /* "127.0.0.1:8787" */
@@ -112,6 +137,7 @@ typedef struct od_config {
     od_price_cfg *prices;       int nprices;
     od_mcp_cfg *mcp_servers;    int nmcp_servers;
     od_guard_cfg guardrails;
+    od_router_cfg router;
 } od_config;
 
 /* Loads path (NULL: the embedded default). On error returns NULL and fills

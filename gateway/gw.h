@@ -24,20 +24,8 @@ typedef struct gw_call gw_call;
 typedef struct gw_router gw_router;
 typedef struct gw_metrics gw_metrics;
 
-/* Tunables; defaults overridable by environment (ODOCK_*), see README. */
-typedef struct gw_tuning {
-    int breaker_failures;     /* consecutive failures that open a circuit; 5 */
-    int breaker_cooldown_ms;  /* how long it stays open; 30000 */
-    int retry_base_ms;        /* first backoff; 250, doubled per retry, +-25% jitter */
-    int retry_max_ms;         /* backoff cap, also caps Retry-After; 10000 */
-    int ttft_timeout_ms;      /* streams: upstream's first event; 60000 */
-    int stream_idle_ms;       /* streams: gap between upstream events; 120000 */
-    int max_attempts;         /* per request, over all deployments; 8 */
-    int header_timeout_s;     /* client must send headers and body within; 30 */
-    int drain_timeout_ms;     /* graceful shutdown wait for in-flight; 30000 */
-    int client_stall_ms;      /* a stream client that reads nothing for this long is dropped; 60000 */
-    int request_timeout_ms;   /* whole request until its first byte, over all attempts; 600000 */
-} gw_tuning;
+/* Tunables: the config's "router" section, overridable by ODOCK_<NAME>. */
+typedef od_router_cfg gw_tuning;
 
 struct gw_server {
     od_config *cfg;

@@ -13,45 +13,12 @@ static void on_signal(int sig)
     gw_signalled = sig;
 }
 
-static void env_int(const char *name, int *v, int min, int max)
-{
-    const char *e = getenv(name);
-    int64_t x;
-    if (e && *e && od_parse_i64(e, &x) == 0 && x >= min && x <= max)
-        *v = (int)x;
-}
-
-static void tuning(gw_tuning *t)
-{
-    t->breaker_failures = 5;
-    t->breaker_cooldown_ms = 30000;
-    t->retry_base_ms = 250;
-    t->retry_max_ms = 10000;
-    t->ttft_timeout_ms = 60000;
-    t->stream_idle_ms = 120000;
-    t->max_attempts = 8;
-    t->header_timeout_s = 30;
-    t->drain_timeout_ms = 30000;
-    t->client_stall_ms = 60000;
-    t->request_timeout_ms = 600000;
-    env_int("ODOCK_BREAKER_FAILURES", &t->breaker_failures, 1, 1000);
-    env_int("ODOCK_BREAKER_COOLDOWN_MS", &t->breaker_cooldown_ms, 1, 3600000);
-    env_int("ODOCK_RETRY_BASE_MS", &t->retry_base_ms, 1, 60000);
-    env_int("ODOCK_RETRY_MAX_MS", &t->retry_max_ms, 1, 600000);
-    env_int("ODOCK_TTFT_TIMEOUT_MS", &t->ttft_timeout_ms, 0, 3600000);
-    env_int("ODOCK_STREAM_IDLE_MS", &t->stream_idle_ms, 0, 3600000);
-    env_int("ODOCK_MAX_ATTEMPTS", &t->max_attempts, 1, 100);
-    env_int("ODOCK_HEADER_TIMEOUT_S", &t->header_timeout_s, 1, 3600);
-    env_int("ODOCK_DRAIN_TIMEOUT_MS", &t->drain_timeout_ms, 0, 3600000);
-    env_int("ODOCK_CLIENT_STALL_MS", &t->client_stall_ms, 1000, 3600000);
-    env_int("ODOCK_REQUEST_TIMEOUT_MS", &t->request_timeout_ms, 100, 86400000);
-}
-
 gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, char **err)
 {
     gw_server *s = od_calloc(1, sizeof *s);
     s->cfg = cfg;
-    tuning(&s->t);
+    s->t = cfg->router;
+    od_router_env(&s->t);
     s->max_body = cfg->max_body_bytes > 0 ? cfg->max_body_bytes : 10 * 1024 * 1024;
     snprintf(s->listen, sizeof s->listen, "%s", listen ? listen : cfg->listen ? cfg->listen : "127.0.0.1:8787");
     s->pol = pol_open(cfg, db, err);

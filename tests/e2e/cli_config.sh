@@ -52,5 +52,7 @@ bad "bad applies_to" '{"guardrails":{"rules":[{"name":"r","pattern":"x","applies
 bad "stdio server without command" '{"mcp_servers":[{"name":"s","transport":"stdio"}]}' 'mcp_servers\[0\]\.command: missing'
 bad "duplicate provider" '{"providers":[{"name":"a","type":"mock"},{"name":"a","type":"mock"}]}' 'duplicate provider name'
 bad "invalid JSON names the line" $'{\n"listen":\n}' 'not valid JSON \(near line 3\)'
+bad "router value out of range" '{"router":{"max_attempts":0}}' 'router\.max_attempts: must be between 1 and 100'
+bad "unknown router field" '{"router":{"retries":3}}' 'router\.retries: unknown field'
 bad "bad listen" '{"listen":"localhost"}' 'listen: expected HOST:PORT'
 expect_fail "missing file" "cannot open" "$ODOCK" config check --config "$T/nope.json"
