@@ -22,6 +22,8 @@
 #include <curl/curl.h>
 #include <libwebsockets.h>
 
+#include "loop_int.h"
+
 _Static_assert(sizeof(lws_sorted_usec_list_t) <= sizeof(((od_timer *)0)->sul),
                "od_timer.sul too small for lws_sorted_usec_list_t");
 _Static_assert(offsetof(od_timer, sul) == 0, "od_timer.sul must come first");
@@ -859,11 +861,13 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     if (opts->protocols)
         while (opts->protocols[nproto].name || opts->protocols[nproto].callback)
             nproto++;
-    l->protos = od_calloc((size_t)nproto + 2, sizeof *l->protos);
+    l->protos = od_calloc((size_t)nproto + 3, sizeof *l->protos);
     for (int i = 0; i < nproto; i++)
         l->protos[i] = opts->protocols[i];
     l->protos[nproto].name = RAW_PROTO;
     l->protos[nproto].callback = raw_cb;
+    l->protos[nproto + 1].name = OD_WS_PROTO;
+    l->protos[nproto + 1].callback = od_ws_lws_cb;
 
     lws_set_log_level(LLL_ERR, NULL);
     memset(&info, 0, sizeof info);
@@ -879,8 +883,9 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     info.keepalive_timeout = (int)info.timeout_secs; /* also bounds a client that never finishes its headers */
     if (host[0] && !strchr(host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* TLS is initialised always: wss:// MCP upstreams are clients of it */
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (opts->tls_cert && opts->tls_key) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = opts->tls_cert;
         info.ssl_private_key_filepath = opts->tls_key;
         /* HTTP/1.1 only: the front writes its own chunked framing for SSE */

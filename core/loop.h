@@ -107,4 +107,25 @@ void od_http_cancel(od_http *h);
 /* Pause / resume delivery of on_data (backpressure from a slow client). */
 void od_http_pause(od_http *h, int paused);
 
+/* ---- WebSocket client (ws:// and wss://) ----
+ * One whole text message per on_message (fragments are joined, up to
+ * max_message bytes; a larger message closes the connection). */
+typedef struct od_ws od_ws;
+typedef struct od_ws_cbs {
+    void (*on_open)(od_ws *w, void *ud);
+    void (*on_message)(od_ws *w, const char *data, size_t len, void *ud);
+    /* called once when the connection fails or ends; no callback follows.
+     * The owner frees w with od_ws_free later, never from inside it. */
+    void (*on_closed)(od_ws *w, const char *why, void *ud);
+} od_ws_cbs;
+
+/* headers: "Name: value" lines added to the handshake (may carry secrets).
+ * NULL with *err on a URL it cannot use. */
+od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, int nheaders,
+                     size_t max_message, const od_ws_cbs *cbs, void *ud, char **err);
+/* Queues one text message; 0 ok, -1 when the connection is gone. */
+int od_ws_send(od_ws *w, const char *text, size_t len);
+/* Closes (if still open) and frees; no callback afterwards. */
+void od_ws_free(od_ws *w);
+
 #endif

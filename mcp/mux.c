@@ -701,7 +701,8 @@ static void up_start(mcp_upstream *up)
     up->fetching = 0;
     if (!strcmp(tr, "stdio")) up->t = mcp_stdio_start(&a, &err);
     else if (!strcmp(tr, "http") || !strcmp(tr, "sse")) up->t = mcp_http_start(&a, &err);
-    else err = od_strdup("transport not supported yet");
+    else if (!strcmp(tr, "websocket")) up->t = mcp_ws_start(&a, &err);
+    else err = od_strdup("unknown transport");
     if (!up->t) {
         char buf[300];
         snprintf(buf, sizeof buf, "cannot start: %s", err ? err : "?");

@@ -1,6 +1,6 @@
 /* mcp/transport.h — the client side of one upstream MCP connection.
  * The multiplexer sees only whole JSON-RPC message texts. Implementations:
- * stdio (child process), Streamable HTTP, legacy SSE. */
+ * stdio (child process), Streamable HTTP, legacy SSE, WebSocket. */
 #ifndef MCP_TRANSPORT_H
 #define MCP_TRANSPORT_H
 
@@ -47,5 +47,6 @@ typedef struct mcp_transport_args {
 /* NULL with *err set (caller frees) when it cannot even start. */
 mcp_transport *mcp_stdio_start(const mcp_transport_args *a, char **err);
 mcp_transport *mcp_http_start(const mcp_transport_args *a, char **err);  /* http, sse */
+mcp_transport *mcp_ws_start(const mcp_transport_args *a, char **err);    /* websocket */
 
 #endif
