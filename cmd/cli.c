@@ -141,6 +141,40 @@ sqlite3 *cli_open_db(const char *cmd, const cli_args *a, int create)
     return db;
 }
 
+/* ---- flag values shared by keys and teams ---- */
+
+int cli_check_patterns(const char *cmd, const char *flag, const char *v)
+{
+    if (!v) return 0;
+    const char *p = v;
+    while (1) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == 0 || (n == 1 && *p == '!')) {
+            cli_fail(cmd, "%s: empty pattern in \"%s\"", flag, v);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (p[i] == ' ' || p[i] == '\t' || (unsigned char)p[i] < 32) {
+                cli_fail(cmd, "%s: pattern \"%.*s\" contains white space", flag, (int)n, p);
+                return -1;
+            }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+int cli_parse_count(const char *cmd, const char *flag, const char *v, int64_t *out)
+{
+    if (!v) return 0;
+    if (od_parse_i64(v, out) != 0 || *out < 0 || *out > 1000000000000LL) {
+        cli_fail(cmd, "%s: expected a whole number >= 0, got \"%s\"", flag, v);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- tables ---- */
 
 void cli_table_init(cli_table *t, int ncols, const char *const *heads, const char *align)

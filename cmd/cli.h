@@ -46,6 +46,11 @@ void cli_log_level_from_env(void);
  * an error naming the path. NULL after printing the error. */
 sqlite3 *cli_open_db(const char *cmd, const cli_args *a, int create);
 
+/* Grant patterns: comma-separated, none empty, no white space. 0 ok. */
+int cli_check_patterns(const char *cmd, const char *flag, const char *v);
+/* A whole number >= 0 (limits); v NULL leaves *out alone. 0 ok. */
+int cli_parse_count(const char *cmd, const char *flag, const char *v, int64_t *out);
+
 /* ---- output ---- */
 typedef struct cli_table {
     int ncols;
@@ -70,6 +75,7 @@ int cmd_keys(int argc, char **argv);
 int cmd_budget(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_teams(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 

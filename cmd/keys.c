@@ -30,38 +30,6 @@ static const char *USAGE =
 
 /* ---- validation of flag values ---- */
 
-static int check_patterns(const char *flag, const char *v)
-{
-    if (!v) return 0;
-    const char *p = v;
-    while (1) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == 0 || (n == 1 && *p == '!')) {
-            cli_fail("keys", "%s: empty pattern in \"%s\"", flag, v);
-            return -1;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (p[i] == ' ' || p[i] == '\t' || (unsigned char)p[i] < 32) {
-                cli_fail("keys", "%s: pattern \"%.*s\" contains white space", flag, (int)n, p);
-                return -1;
-            }
-        if (!comma) break;
-        p = comma + 1;
-    }
-    return 0;
-}
-
-static int parse_count(const char *flag, const char *v, int64_t *out)
-{
-    if (!v) return 0;
-    if (od_parse_i64(v, out) != 0 || *out < 0 || *out > 1000000000000LL) {
-        cli_fail("keys", "%s: expected a whole number >= 0, got \"%s\"", flag, v);
-        return -1;
-    }
-    return 0;
-}
-
 static int parse_expires(const char *v, int64_t now, int64_t *out, int allow_never)
 {
     if (!v) return 0;
@@ -191,11 +159,11 @@ static int keys_create(int argc, char **argv)
     ldg_period period = LDG_PERIOD_MONTHLY;
     if (check_name("--name", name) || check_name("--team", cli_get(&a, "--team")) ||
         check_name("--user", cli_get(&a, "--user")) ||
-        check_patterns("--models", cli_get(&a, "--models")) ||
-        check_patterns("--tools", cli_get(&a, "--tools")) ||
-        parse_count("--rpm", cli_get(&a, "--rpm"), &k.rpm) ||
-        parse_count("--tpm", cli_get(&a, "--tpm"), &k.tpm) ||
-        parse_count("--max-parallel", cli_get(&a, "--max-parallel"), &k.max_parallel) ||
+        cli_check_patterns("keys", "--models", cli_get(&a, "--models")) ||
+        cli_check_patterns("keys", "--tools", cli_get(&a, "--tools")) ||
+        cli_parse_count("keys", "--rpm", cli_get(&a, "--rpm"), &k.rpm) ||
+        cli_parse_count("keys", "--tpm", cli_get(&a, "--tpm"), &k.tpm) ||
+        cli_parse_count("keys", "--max-parallel", cli_get(&a, "--max-parallel"), &k.max_parallel) ||
         parse_expires(cli_get(&a, "--expires"), now, &k.expires_ms, 0) ||
         check_metadata(cli_get(&a, "--metadata")) ||
         budget_parse_limit("keys create", &a, &budget, &period))
@@ -509,10 +477,10 @@ static int keys_update(int argc, char **argv)
     /* "" clears a grant (--models '') is refused by the parser; use '*' */
     if (check_name("--name", cli_get(&a, "--name")) || check_name("--team", cli_get(&a, "--team")) ||
         check_name("--user", cli_get(&a, "--user")) ||
-        check_patterns("--models", cli_get(&a, "--models")) ||
-        check_patterns("--tools", cli_get(&a, "--tools")) ||
-        parse_count("--rpm", cli_get(&a, "--rpm"), &n) || parse_count("--tpm", cli_get(&a, "--tpm"), &n) ||
-        parse_count("--max-parallel", cli_get(&a, "--max-parallel"), &n) ||
+        cli_check_patterns("keys", "--models", cli_get(&a, "--models")) ||
+        cli_check_patterns("keys", "--tools", cli_get(&a, "--tools")) ||
+        cli_parse_count("keys", "--rpm", cli_get(&a, "--rpm"), &n) || cli_parse_count("keys", "--tpm", cli_get(&a, "--tpm"), &n) ||
+        cli_parse_count("keys", "--max-parallel", cli_get(&a, "--max-parallel"), &n) ||
         parse_expires(cli_get(&a, "--expires"), now, &expires, 1) ||
         check_metadata(cli_get(&a, "--metadata")))
         return 1;

@@ -20,6 +20,7 @@ static void usage(FILE *to)
           "  serve          run the OpenAI/Anthropic-compatible gateway and the /mcp endpoint\n"
           "  mcp            run the MCP multiplexer on stdin/stdout\n"
           "  keys           create, list, show, rotate, revoke and update virtual keys\n"
+          "  teams          a team's grants and rate limits\n"
           "  budget         set, show and reset budgets\n"
           "  audit          reports over the ledger's events; tail; show one request\n"
           "  config check   validate a config file and print a summary\n"
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"serve", cmd_serve}, {"mcp", cmd_mcp},       {"keys", cmd_keys},
         {"budget", cmd_budget}, {"audit", cmd_audit}, {"config", cmd_config},
+        {"teams", cmd_teams},
     };
     for (size_t i = 0; i < OD_ARRAY_LEN(cmds); i++)
         if (!strcmp(cmd, cmds[i].name)) {
