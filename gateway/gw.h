@@ -23,6 +23,7 @@ typedef struct gw_conn gw_conn;
 typedef struct gw_call gw_call;
 typedef struct gw_router gw_router;
 typedef struct gw_metrics gw_metrics;
+typedef struct gw_mcp gw_mcp;
 
 /* Tunables: the config's "router" section, overridable by ODOCK_<NAME>. */
 typedef od_router_cfg gw_tuning;
@@ -42,6 +43,7 @@ struct gw_server {
     int64_t max_body;
     char listen[256];
     void *head_waits;         /* http.c: connections whose request head is due */
+    gw_mcp *mcp;              /* mcp_http.c: MCP over HTTP, one shared multiplexer */
 };
 
 extern volatile sig_atomic_t gw_signalled;
@@ -65,6 +67,24 @@ size_t gw_conn_pending(const gw_conn *c);
 /* Hands the conn back: no more callbacks to call. */
 void gw_conn_detach(gw_conn *c);
 int gw_conn_streaming(const gw_conn *c);
+
+/* For mcp_http.c: the conn's wsi (request headers), its presented key, and
+ * a reference handed to gw_mcp_conn_gone when the client goes (NULL unbinds). */
+struct lws *gw_conn_wsi(gw_conn *c);
+const char *gw_conn_key(const gw_conn *c);
+void gw_conn_bind(gw_conn *c, void *ref);
+
+/* ---------------- MCP over HTTP (mcp_http.c) ---------------- */
+enum { GW_MCP_STREAMABLE = 1, GW_MCP_SSE, GW_MCP_MESSAGES };
+/* The shared multiplexer: created with the loop, freed before it. */
+void gw_mcp_start(gw_server *s);
+void gw_mcp_stop(gw_server *s);
+/* /mcp (GW_MCP_STREAMABLE), GET /sse, POST /messages?sessionId= */
+void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
+                    const char *body, size_t len);
+void gw_mcp_too_large(gw_conn *c);          /* 413 as a JSON-RPC error */
+void gw_mcp_conn_gone(void *ref);
+const struct lws_protocols *gw_mcp_ws_protocol(void); /* "mcp": /mcp/ws */
 
 /* ---------------- errors (errors.c) ---------------- */
 /* OpenAI shape {"error":{"message","type","code"}} or Anthropic's
@@ -142,5 +162,12 @@ void gw_metrics_failover(gw_metrics *m, const char *model);
 void gw_metrics_retry(gw_metrics *m, const char *provider);
 /* Prometheus text exposition; new string. */
 char *gw_metrics_render(gw_metrics *m, gw_server *s);
+
+
+/* ---------------- client request headers (http.c) ----------------
+ * For the Anthropic passthrough (anthropic-version, anthropic-beta). name is
+ * lower case with its colon ("anthropic-beta:"). Copies the value into buf;
+ * returns its length, or -1 when the header is absent or does not fit. */
+int gw_conn_req_header(gw_conn *c, const char *name, char *buf, size_t len);
 
 #endif

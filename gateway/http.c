@@ -13,7 +13,7 @@
 
 enum {
     RT_NONE = 0, RT_CHAT, RT_MESSAGES, RT_EMBED, RT_MODELS, RT_MODEL_ID,
-    RT_HEALTH, RT_METRICS, RT_NOTFOUND
+    RT_HEALTH, RT_METRICS, RT_NOTFOUND, RT_MCP, RT_MCP_SSE, RT_MCP_MSG
 };
 
 struct gw_conn {
@@ -35,6 +35,8 @@ struct gw_conn {
     size_t off;
     int close_after;
     int was_paused_notice; /* pending crossed the high-water mark */
+    char method[8];       /* MCP routes take several */
+    void *mcp_ref;        /* mcp_http.c's stream bound to this conn */
 };
 
 static gw_server *srv_of(struct lws *wsi)
@@ -128,6 +130,21 @@ void gw_conn_detach(gw_conn *c)
 int gw_conn_streaming(const gw_conn *c)
 {
     return c && c->streaming;
+}
+
+struct lws *gw_conn_wsi(gw_conn *c)
+{
+    return c->wsi;
+}
+
+const char *gw_conn_key(const gw_conn *c)
+{
+    return c->key;
+}
+
+void gw_conn_bind(gw_conn *c, void *ref)
+{
+    c->mcp_ref = ref;
 }
 
 static int write_headers(gw_conn *c)
@@ -347,6 +364,8 @@ static int route_of(gw_conn *c, const char *path)
     }
     if (!strcmp(q, "/healthz") || !strcmp(q, "/health")) return RT_HEALTH;
     if (!strcmp(q, "/metrics")) return RT_METRICS;
+    if (!strcmp(q, "/mcp")) return RT_MCP;
+    if (!strcmp(q, "/sse")) return RT_MCP_SSE;
     return RT_NOTFOUND;
 }
 
@@ -384,6 +403,12 @@ static void dispatch(gw_conn *c)
     case RT_MODEL_ID:
         gw_models(s, c, c->key, c->model_id);
         return;
+    case RT_MCP:
+    case RT_MCP_SSE:
+    case RT_MCP_MSG:
+        gw_mcp_request(s, c, c->route == RT_MCP ? GW_MCP_STREAMABLE : c->route == RT_MCP_SSE ? GW_MCP_SSE : GW_MCP_MESSAGES,
+                       c->method, c->body.p ? c->body.p : "", c->body.len);
+        return;
     case RT_CHAT:
     case RT_MESSAGES:
     case RT_EMBED: {
@@ -410,6 +435,10 @@ static void dispatch(gw_conn *c)
 static void too_large(gw_conn *c, int close)
 {
     c->close_after = close;
+    if (c->route == RT_MCP || c->route == RT_MCP_MSG) {
+        gw_mcp_too_large(c);
+        return;
+    }
     gw_send_error(c, c->route == RT_MESSAGES, NULL, 413, "request_too_large",
                   "request body exceeds max_body_bytes");
 }
@@ -434,7 +463,14 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         c->route = route_of(c, in ? (const char *)in : "/");
         c->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
         int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-        if (c->route != RT_NOTFOUND)
+        snprintf(c->method, sizeof c->method, "%s", c->post ? "POST" : get ? "GET"
+                 : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0 ? "DELETE" : "OTHER");
+        if (c->route == RT_MESSAGES) {
+            char sid[48]; /* legacy MCP's POST /messages?sessionId=, not Anthropic's */
+            if (lws_get_urlarg_by_name(wsi, "sessionId=", sid, sizeof sid))
+                c->route = RT_MCP_MSG;
+        }
+        if (c->route != RT_NOTFOUND && c->route < RT_MCP)
             c->bad_method = route_wants_post(c->route) ? !c->post : !get;
         read_key(c, wsi);
         if (s->draining) {
@@ -499,6 +535,11 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return conn_write(c);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (c && c->wsi) {
+            if (c->mcp_ref) {
+                void *ref = c->mcp_ref;
+                c->mcp_ref = NULL;
+                gw_mcp_conn_gone(ref);
+            }
             if (c->call) {
                 gw_call *call = c->call;
                 c->call = NULL;
@@ -518,12 +559,22 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols protos[] = {
-    {.name = "http", .callback = http_cb, .per_session_data_size = sizeof(gw_conn)},
-    {.name = NULL, .callback = NULL},
-};
+static struct lws_protocols protos[3];
 
 const struct lws_protocols *gw_http_protocols(void)
 {
+    if (!protos[0].callback) {
+        protos[0] = (struct lws_protocols){.name = "http", .callback = http_cb,
+                                           .per_session_data_size = sizeof(gw_conn)};
+        protos[1] = *gw_mcp_ws_protocol(); /* WebSocket /mcp/ws, subprotocol "mcp" */
+    }
     return protos;
+}
+
+int gw_conn_req_header(gw_conn *c, const char *name, char *buf, size_t len)
+{
+    if (!c || !c->wsi || !buf || len < 2 || len > 1 << 20)
+        return -1;
+    int n = lws_hdr_custom_copy(c->wsi, buf, (int)len, name, (int)strlen(name));
+    return n > 0 ? n : -1;
 }

