@@ -611,6 +611,36 @@ void od_router_env(od_router_cfg *r)
 #undef ENV
 }
 
+/* a list of strings -> "a,b,c" (the matchers take that form), NULL if empty */
+static char *get_joined(cfg_ctx *c, const cJSON *obj, const char *name, const char *path)
+{
+    int n = 0;
+    char **v = get_str_array(c, obj, name, path, &n);
+    od_buf b = {0};
+    for (int i = 0; i < n; i++) {
+        if (!*v[i] || strchr(v[i], ',')) {
+            char fp[128];
+            snprintf(fp, sizeof fp, "%s.%s[%d]", path, name, i);
+            cfg_err(c, fp, "expected a non-empty value without commas");
+        }
+        od_buf_printf(&b, "%s%s", i ? "," : "", v[i]);
+        free(v[i]);
+    }
+    free(v);
+    return b.len ? od_buf_take(&b) : (od_buf_free(&b), NULL);
+}
+
+static void parse_mcp_front(cfg_ctx *c, od_config *cfg, const cJSON *root)
+{
+    static const char *const fields[] = {"allowed_origins", "allowed_hosts", "session_idle_s", NULL};
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "mcp");
+    cfg->mcp.session_idle_s = 1800;
+    if (!o || check_object(c, o, "mcp", fields) != 0) return;
+    cfg->mcp.allowed_origins = get_joined(c, o, "allowed_origins", "mcp");
+    cfg->mcp.allowed_hosts = get_joined(c, o, "allowed_hosts", "mcp");
+    cfg->mcp.session_idle_s = (int)get_int(c, o, "session_idle_s", "mcp", 1800, 1, 30 * 86400);
+}
+
 static void parse_defaults(cfg_ctx *c, od_config *cfg, const cJSON *root)
 {
     cfg->listen = get_str(c, root, "listen", "", 0, "127.0.0.1:8787");
@@ -659,7 +689,7 @@ od_config *od_config_parse(const char *json, const char *path, char **errors)
     static const char *const top[] = {"listen", "database", "providers", "models", "prices",
                                       "mcp_servers", "guardrails", "tls", "max_body_bytes",
                                       "default_grant", "unpriced_models", "default_price",
-                                      "default_max_output_tokens", "router", NULL};
+                                      "default_max_output_tokens", "router", "mcp", NULL};
     if (check_object(&c, root, "", top) != 0) goto done;
     interpolate_tree(&c, root, "", 0);
     parse_defaults(&c, cfg, root);
@@ -669,6 +699,7 @@ od_config *od_config_parse(const char *json, const char *path, char **errors)
     parse_mcp(&c, cfg, root);
     parse_guardrails(&c, cfg, root);
     parse_router(&c, cfg, root);
+    parse_mcp_front(&c, cfg, root);
 done:
     cJSON_Delete(root);
     if (c.nerr) {
@@ -805,6 +836,8 @@ void od_config_free(od_config *cfg)
         strs_free(r->teams, r->nteams);
     }
     free(g->rules);
+    free(cfg->mcp.allowed_origins);
+    free(cfg->mcp.allowed_hosts);
     free(cfg);
 }
 

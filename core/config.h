@@ -122,6 +122,13 @@ typedef struct od_router_cfg {
 /* Applies ODOCK_<NAME> environment overrides (in range) to r. */
 void od_router_env(od_router_cfg *r);
 
+/* MCP over HTTP on odock serve ("mcp": {...}); ODOCK_MCP_* env overrides. */
+typedef struct od_mcp_front_cfg {
+    char *allowed_origins; /* comma-separated origins allowed besides loopback; NULL none */
+    char *allowed_hosts;   /* comma-separated Host names allowed on a loopback listener */
+    int session_idle_s;    /* idle sessions end after this; default 1800 */
+} od_mcp_front_cfg;
+
 typedef struct od_config {
     char *path;        /* file it came from; NULL = embedded default */
     char *listen;      /* "127.0.0.1:8787" */
@@ -138,6 +145,7 @@ typedef struct od_config {
     od_mcp_cfg *mcp_servers;    int nmcp_servers;
     od_guard_cfg guardrails;
     od_router_cfg router;
+    od_mcp_front_cfg mcp;
 } od_config;
 
 /* Loads path (NULL: the embedded default). On error returns NULL and fills

@@ -918,13 +918,16 @@ void gw_mcp_start(gw_server *s)
     g->srv = s;
     mcp_mux_opts o = {.loop = s->loop, .cfg = s->cfg, .pol = s->pol, .shared = 1};
     g->mux = mcp_mux_new(&o);
-    g->idle_us = 30LL * 60 * 1000000;
+    /* the config's "mcp" section; ODOCK_MCP_* override it */
+    g->idle_us = (int64_t)s->cfg->mcp.session_idle_s * 1000000;
     const char *e = getenv("ODOCK_MCP_SESSION_IDLE_S");
     int64_t v;
     if (e && !od_parse_i64(e, &v) && v > 0 && v < 86400 * 30)
         g->idle_us = v * 1000000;
-    g->allowed_origins = getenv("ODOCK_MCP_ALLOWED_ORIGINS");
-    g->allowed_hosts = getenv("ODOCK_MCP_ALLOWED_HOSTS");
+    e = getenv("ODOCK_MCP_ALLOWED_ORIGINS");
+    g->allowed_origins = e ? e : s->cfg->mcp.allowed_origins;
+    e = getenv("ODOCK_MCP_ALLOWED_HOSTS");
+    g->allowed_hosts = e ? e : s->cfg->mcp.allowed_hosts;
     g->check_host = listen_is_loopback(s->listen);
     s->mcp = g;
     od_timer_start(s->loop, &g->tick, 1000000, tick, g);

@@ -54,5 +54,6 @@ bad "duplicate provider" '{"providers":[{"name":"a","type":"mock"},{"name":"a","
 bad "invalid JSON names the line" $'{\n"listen":\n}' 'not valid JSON \(near line 3\)'
 bad "router value out of range" '{"router":{"max_attempts":0}}' 'router\.max_attempts: must be between 1 and 100'
 bad "unknown router field" '{"router":{"retries":3}}' 'router\.retries: unknown field'
+bad "mcp origin with a comma" '{"mcp":{"allowed_origins":["a,b"]}}' 'mcp\.allowed_origins\[0\]: expected a non-empty value'
 bad "bad listen" '{"listen":"localhost"}' 'listen: expected HOST:PORT'
 expect_fail "missing file" "cannot open" "$ODOCK" config check --config "$T/nope.json"

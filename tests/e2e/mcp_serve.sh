@@ -8,6 +8,7 @@ source "$(dirname "$0")/mcp_lib.bash"
 mcp_need_node
 cat >"$T/odock.json" <<JSON
 {"database": "$T/ledger.db", "max_body_bytes": 65536,
+ "mcp": {"allowed_origins": ["https://app.example.com"]},
  "mcp_servers": [
    {"name": "everything", "command": "node", "args": ["$EVERY", "stdio"]},
    {"name": "fake", "command": "node", "args": ["$FAKE"], "env": {"FAKE_PAGE": "2"},
@@ -58,6 +59,7 @@ jq_b() { jq -r "$1" "$T/b" 2>/dev/null; }
 eq "a foreign Origin is refused (DNS rebinding): 403" "$(mcp POST "${AUTH[@]}" -H 'Origin: http://evil.example.com' -d "$INIT")" 403
 eq "a foreign Host on a loopback listener: 403" "$(mcp POST "${AUTH[@]}" -H 'Host: evil.example.com' -d "$INIT")" 403
 eq "a loopback Origin is accepted" "$(mcp POST "${AUTH[@]}" -H "Origin: http://localhost:$PORT" -d "$INIT")" 200
+eq "an Origin allowed by the config's mcp.allowed_origins is accepted" "$(mcp POST "${AUTH[@]}" -H 'Origin: https://app.example.com' -d "$INIT")" 200
 eq "no key: 401" "$(mcp POST -d "$INIT")" 401
 eq "no key: JSON-RPC error with the reason in error.data" "$(jq_b '.error.code,.error.data.reason' | tr '\n' ' ')" "-32001 invalid_key "
 eq "a wrong key: 401 invalid_key" "$(mcp POST -H 'Authorization: Bearer odk_AAAAAAAA_wrongwrongwrongwrongwrongwrong12' -d "$INIT") $(jq_b .error.data.reason)" "401 invalid_key"
