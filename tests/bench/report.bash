@@ -1,0 +1,138 @@
+# tests/bench/report.bash — sourced by tests/bench/run.sh: renders the R[]
+# results as bench/results.md (Markdown on stdout). Not run on its own.
+
+calc() { awk "BEGIN { v = $1; if (v != v) v = 0; printf \"%.${2:-1}f\", v }" 2>/dev/null || echo 0; }
+num() { local v=${R[$1]:-}; [ -n "$v" ] && [ "$v" != null ] && echo "$v" || echo 0; }
+have() { [ -n "${R[$1]:-}" ] && [ "${R[$1]}" != 0 ] && [ "${R[$1]}" != null ]; }
+us_ms() { calc "$(num "$1") / 1000" 3; }                   # microseconds -> "0.123"
+rps() { have "$1" && printf "%'.0f" "$(num "$1")" || echo "—"; }
+mbk() { have "$1" && echo "$(calc "$(num "$1") / 1024" 1) MB" || echo "—"; }
+lat() { have "$1.p50_us" && echo "$(us_ms "$1.p50_us") / $(us_ms "$1.p99_us") ms" || echo "—"; }
+added() { # PREFIX_THROUGH PREFIX_DIRECT FIELD_P50 FIELD_P99
+  have "$1.$3" || { echo "—"; return; }
+  echo "$(calc "($(num "$1.$3") - $(num "$2.$3")) / 1000" 3) / $(calc "($(num "$1.$4") - $(num "$2.$4")) / 1000" 3) ms"
+}
+mark() { # CONDITION(awk expr, true = met)
+  if awk "BEGIN { exit !($1) }" 2>/dev/null; then echo "**met**"; else echo "**not met**"; fi
+}
+tt() { have "$1.ttfb_p50_us" && echo "$(us_ms "$1.ttfb_p50_us") / $(us_ms "$1.ttfb_p99_us") ms" || echo "—"; }
+errs() { have "$1.requests" && echo "$(num "$1.err_status") / $(( $(num "$1.err_connect") + $(num "$1.err_read") + $(num "$1.err_timeout") ))" || echo "—"; }
+
+report() {
+  local C=$BENCH_CONNS
+  local cpu; cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+  local rev; rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null && [ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] || rev="$rev (+ uncommitted changes)"
+  local wrkv; wrkv=$(wrk -v 2>&1 | head -1 | awk '{print $2}')
+  local pkv; pkv=$(jq -r .version "$NPM_DIR/node_modules/@portkey-ai/gateway/package.json" 2>/dev/null)
+  local hnv; hnv=$(jq -r .version "$NPM_DIR/node_modules/@portkey-ai/gateway/node_modules/@hono/node-server/package.json" 2>/dev/null ||
+                   jq -r .version "$NPM_DIR/node_modules/@hono/node-server/package.json" 2>/dev/null)
+  local sgv; sgv=$(jq -r .version "$NPM_DIR/node_modules/supergateway/package.json" 2>/dev/null)
+  local sdkv; sdkv=$(jq -r .version "$NPM_DIR/node_modules/@modelcontextprotocol/sdk/package.json" 2>/dev/null)
+  local evv; evv=$(jq -r .version "$NPM_DIR/node_modules/@modelcontextprotocol/server-everything/package.json" 2>/dev/null)
+  local mem; mem=$(awk '/^MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)
+
+  cat <<EOF
+# odock benchmark results
+
+Written by \`make bench\` (tests/bench/run.sh) on $(date -u +%Y-%m-%d\ %H:%M\ UTC).
+
+- **Machine**: $NCPU cores, $cpu, $mem RAM, Linux $(uname -r), $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-?}")
+- **Versions**: odock $rev; wrk $wrkv; node $(node --version); @portkey-ai/gateway $pkv (@hono/node-server $hnv);
+  supergateway $sgv; @modelcontextprotocol/sdk $sdkv; @modelcontextprotocol/server-everything $evv
+- **Durations**: warm-up ${BENCH_WARMUP} s per target (wrk, $C connections, plus a third of it streamed), then ${BENCH_SECONDS} s per measured run; MCP runs ${BENCH_MCP_SECONDS} s after a 2 s warm-up
+- **Pinning** (taskset; \`ulimit -n\` $(ulimit -n)): the gateway under test (odock serve, Portkey's node process) alone on core $CPU_GW; the fake upstream, wrk (one thread) and the stream client share core $CPU_LOAD. The direct runs use the same placement, so the only thing that changes between (a), (b) and (c) is the gateway in the middle. MCP: clients and stdio servers unpinned; odock serve /mcp and supergateway on core $CPU_GW.
+- **Request**: a 1,009-byte chat request (system prompt, one earlier turn, a question; \`max_tokens\` 256) — tests/bench/chat.lua. The upstream answers a 0.6 KB chat.completion or a 20-event SSE stream with a usage event (5.8 KB).
+- **odock governance**: a virtual key with model grants (\`default_grant: deny\` otherwise), every default guardrail (pii mask with ip flag, secrets block, injection block) plus one PCRE2 rule, a \$1,000 total budget held before and settled after each call, an rpm limit of 100,000,000, and the SQLite ledger recording every event.
+- **Fake upstream alone** (tests/bench/upstream.c, epoll, wrk on the other core): $(rps up.rps) requests/s, $(rps up.sps) streams/s.
+
+## LLM path: POST /v1/chat/completions
+
+| | (a) direct | (b) odock, full governance | (c) Portkey |
+|---|---:|---:|---:|
+| requests/s, $C connections | $(rps direct.c$C.rps) | $(rps odock.c$C.rps) | $(rps portkey.c$C.rps) |
+| latency p50 / p99, 1 connection | $(lat direct.c1) | $(lat odock.c1) | $(lat portkey.c1) |
+| latency p50 / p99, $C connections | $(lat direct.c$C) | $(lat odock.c$C) | $(lat portkey.c$C) |
+| added latency p50 / p99, 1 connection | — | $(added odock.c1 direct.c1 p50_us p99_us) | $(added portkey.c1 direct.c1 p50_us p99_us) |
+| added latency p50 / p99, $C connections | — | $(added odock.c$C direct.c$C p50_us p99_us) | $(added portkey.c$C direct.c$C p50_us p99_us) |
+| requests/s, 1 connection | $(rps direct.c1.rps) | $(rps odock.c1.rps) | $(rps portkey.c1.rps) |
+| streams/s, $C connections (20 events + usage) | $(rps direct.s$C.rps) | $(rps odock.s$C.rps) | $(rps portkey.s$C.rps) |
+| stream latency p50 / p99, $C connections | $(lat direct.s$C) | $(lat odock.s$C) | $(lat portkey.s$C) |
+| time to first event p50 / p99, 1 connection | $(tt direct.ttfb) | $(tt odock.ttfb) | $(tt portkey.ttfb) |
+| TTFB added p50 / p99 | — | $(added odock.ttfb direct.ttfb ttfb_p50_us ttfb_p99_us) | $(added portkey.ttfb direct.ttfb ttfb_p50_us ttfb_p99_us) |
+| RSS idle | — | $(mbk odock.rss_idle) | $(mbk portkey.rss_idle) |
+| RSS at the end of the $C-connection load | — | $(mbk odock.rss_load) | $(mbk portkey.rss_load) |
+| RSS holding $BENCH_HOLD open streams | — | $(mbk odock.hold.rss) ($(num odock.hold.streaming) streaming) | $(mbk portkey.hold.rss) ($(num portkey.hold.streaming) streaming) |
+| peak RSS over the whole run (VmHWM) | — | $(mbk odock.hwm) | $(mbk portkey.hwm) |
+| non-2xx / socket errors ($C conn., plain) | $(errs direct.c$C) | $(errs odock.c$C) | $(errs portkey.c$C) |
+
+"Added latency" is the through-gateway figure minus the direct one, measured by the same wrk
+from the client's side: it includes the gateway's two extra loopback hops (client→gateway and
+gateway→upstream, a new HTTP request each), parsing, every policy check, the budget hold and
+settle, the ledger enqueue and the response relay. "Time to first event" is measured by
+tests/bench/streams.c: from sending the request to the first \`data:\` byte of the SSE body.
+
+## Ledger: one event per request
+
+| requests completed by the clients | odock /metrics requests_total | requests the upstream received | ledger events (after SIGTERM) | of which ok |
+|---:|---:|---:|---:|---:|
+| $(num ledger.sent) | $(num ledger.metrics) | $(num ledger.upstream) | ${R[ledger.events]:-?} | ${R[ledger.ok]:-?} |
+
+The clients' count leaves out the requests in flight when each wrk run stops (wrk
+closes those connections; odock records them as \`client_closed\`), and includes the
+$BENCH_HOLD held streams, which the client closes after measuring RSS.
+
+## MCP: tools/call of server-everything's \`echo\`
+
+| path | calls/s, 1 client (sequential) | p50, 1 client | calls/s, 16 clients |
+|---|---:|---:|---:|
+| direct, stdio (SDK client spawns server-everything) | $(rps mcp.direct_stdio.1) | $(have mcp.direct_stdio.1.p50 && echo "$(num mcp.direct_stdio.1.p50) ms" || echo —) | $(rps mcp.direct_stdio.16) |
+| through \`odock mcp\` (stdio, full governance) | $(rps mcp.odock_stdio.1) | $(have mcp.odock_stdio.1.p50 && echo "$(num mcp.odock_stdio.1.p50) ms" || echo —) | $(rps mcp.odock_stdio.16) |
+| direct, Streamable HTTP (server-everything streamableHttp) | $(rps mcp.direct_http.1) | $(have mcp.direct_http.1.p50 && echo "$(num mcp.direct_http.1.p50) ms" || echo —) | $(rps mcp.direct_http.16) |
+| through odock serve \`/mcp\` (Streamable HTTP → stdio) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.1 || echo "not available") | $(have mcp.odock_http.1.p50 && echo "$(num mcp.odock_http.1.p50) ms" || echo —) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.16 || echo "not available") |
+| supergateway --stateful (Streamable HTTP → stdio) | $(rps mcp.supergateway.1) | $(have mcp.supergateway.1.p50 && echo "$(num mcp.supergateway.1.p50) ms" || echo —) | $(rps mcp.supergateway.16) |
+
+Each client is its own MCP session (the official SDK client, tests/bench/mcp_bench.mjs): with
+stdio, its own child process (so 16 clients = 16 server-everything processes, and through
+\`odock mcp\` 16 odock processes each with its own server-everything); with HTTP its own
+session (supergateway --stateful starts one server-everything per session, odock serve
+multiplexes every session onto its configured servers). Ledger (odock mcp + /mcp): $(num mcp.ledger) tool events for $(num mcp.sent) calls sent, warm-ups included.
+
+## Goals
+
+| goal | target | measured | |
+|---|---|---|---|
+EOF
+  local o p d r
+  o=$(num odock.c$C.rps); p=$(num portkey.c$C.rps); d=$(num direct.c$C.rps)
+  if have portkey.c$C.rps; then
+    echo "| throughput through odock vs Portkey ($C conn.) | ≥ 20× | $(calc "$o / $p" 1)× | $(mark "$o >= 20 * $p") |"
+  else echo "| throughput through odock vs Portkey ($C conn.) | ≥ 20× | not measured | — |"; fi
+  echo "| throughput through odock vs direct ($C conn.) | ≥ 50 % | $(calc "100 * $o / $d" 0) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
+  local a50 a99
+  a50=$(calc "($(num odock.c1.p50_us) - $(num direct.c1.p50_us)) / 1000" 3)
+  a99=$(calc "($(num odock.c1.p99_us) - $(num direct.c1.p99_us)) / 1000" 3)
+  echo "| added latency, 1 connection, p50 | ≤ 0.1 ms | $a50 ms | $(mark "$(num odock.c1.p50_us) > 0 && $a50 <= 0.1") |"
+  echo "| added latency, 1 connection, p99 | ≤ 0.5 ms | $a99 ms | $(mark "$(num odock.c1.p99_us) > 0 && $a99 <= 0.5") |"
+  echo "| RSS idle | ≤ 16 MB | $(mbk odock.rss_idle) | $(mark "$(num odock.rss_idle) > 0 && $(num odock.rss_idle) <= 16 * 1024") |"
+  echo "| RSS at the end of the $C-connection load | ≤ 64 MB | $(mbk odock.rss_load) | $(mark "$(num odock.rss_load) > 0 && $(num odock.rss_load) <= 64 * 1024") |"
+  echo "| RSS holding $BENCH_HOLD open streams | ≤ 128 MB | $(mbk odock.hold.rss) ($(num odock.hold.streaming) streaming) | $(mark "$(num odock.hold.rss) > 0 && $(num odock.hold.streaming) >= $BENCH_HOLD && $(num odock.hold.rss) <= 128 * 1024") |"
+  o=$(num odock.s$C.rps); d=$(num direct.s$C.rps)
+  echo "| streaming relay vs direct (streams/s, $C conn.) | ≥ 50 % | $(calc "100 * $o / $d" 0) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
+  a50=$(calc "($(num odock.ttfb.ttfb_p50_us) - $(num direct.ttfb.ttfb_p50_us)) / 1000" 3)
+  echo "| TTFB added (p50, 1 connection) | ≤ 0.5 ms | $a50 ms | $(mark "$(num odock.ttfb.ttfb_p50_us) > 0 && $a50 <= 0.5") |"
+  if have mcp.direct_stdio.1; then
+    o=$(num mcp.odock_stdio.1); d=$(num mcp.direct_stdio.1)
+    echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | $(calc "100 * $o / $d" 0) % | $(mark "$o >= 0.8 * $d") |"
+  else echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | not measured | — |"; fi
+  if [ "${R[mcp.odock_http.available]:-no}" = yes ] && have mcp.supergateway.1; then
+    o=$(num mcp.odock_http.1); p=$(num mcp.supergateway.1)
+    local o16 p16; o16=$(num mcp.odock_http.16); p16=$(num mcp.supergateway.16)
+    echo "| MCP through odock serve \`/mcp\` vs supergateway | ≥ 5× | $(calc "$o / $p" 1)× sequential, $(calc "$o16 / ($p16 + 0.0001)" 1)× with 16 clients | $(mark "$o >= 5 * $p && $o16 >= 5 * $p16") |"
+  else echo "| MCP through odock serve \`/mcp\` vs supergateway | ≥ 5× | /mcp not available in this build | **not met** |"; fi
+  local le lm; le=${R[ledger.events]:-0}; lm=$(num ledger.metrics)
+  echo "| ledger events = requests | equal | $le events, $lm requests at /metrics, $(num ledger.upstream) at the upstream, ≥ $(num ledger.sent) sent | $(mark "$le == $lm && $le >= $(num ledger.sent)") |"
+  if [ -n "${micro:-}" ]; then
+    printf '\n## Microbenchmarks (tests/bench/*.c, one core)\n%s' "$micro"
+  fi
+}
