@@ -921,6 +921,9 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
     curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    /* keep idle upstream connections for reuse: by default curl keeps only
+     * about 4 per transfer in flight, and a gateway's bursts then reconnect */
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 1024L);
     return l;
 
 fail:

@@ -76,53 +76,28 @@ static int read_row(sqlite3 *db, pol_budget *b)
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
-/* Applies, inside a transaction: spent += unflushed (taken out of our lease
- * as far as it goes), lease += delta (delta < 0 returns room), and writes the
- * lease row. */
-static int write_back(pol_engine *e, pol_budget *b, int64_t delta, int64_t now)
+/* Moves settled spend out of our lease into spent and changes the lease by
+ * delta (< 0 returns room), as one relative ledger update: applied at once
+ * inside the caller's transaction (db != NULL), or queued for the writer
+ * thread, which commits it with the next batch of events. Local state moves
+ * now either way. */
+static int write_back(pol_engine *e, pol_budget *b, int64_t delta, int64_t now, sqlite3 *db)
 {
     int64_t moved = b->unflushed < b->lease ? b->unflushed : b->lease;
     if (moved < 0) moved = 0;
-    int64_t new_lease = b->lease - moved + delta;
-    if (new_lease < 0) {
-        delta -= new_lease;
-        new_lease = 0;
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(e->db, "UPDATE budgets SET spent_micros = spent_micros + ?1, "
-                                  "held_micros = MAX(0, held_micros - ?2 + ?3) WHERE id = ?4",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_int64(st, 1, b->unflushed);
-    sqlite3_bind_int64(st, 2, moved);
-    sqlite3_bind_int64(st, 3, delta);
-    sqlite3_bind_int64(st, 4, b->b.id);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
-    if (rc) return -1;
-    int64_t expires = new_lease > 0 ? now + LEASE_TTL_MS : 0;
-    if (new_lease > 0) {
-        rc = sqlite3_prepare_v2(e->db, "INSERT INTO leases(owner, budget_id, micros, expires_ms) VALUES(?1, ?2, ?3, ?4) "
-                                       "ON CONFLICT(owner, budget_id) DO UPDATE SET micros = ?3, expires_ms = ?4",
-                                -1, &st, NULL);
+    if (b->lease - moved + delta < 0) delta = moved - b->lease;
+    ldg_spend op = {.budget_id = b->b.id, .spent = b->unflushed, .lease_delta = delta - moved,
+                    .expires_ms = now + LEASE_TTL_MS};
+    if (db) {
+        if (ldg_spend_apply(db, e->owner, &op, 1) != 0) return -1;
     } else {
-        rc = sqlite3_prepare_v2(e->db, "DELETE FROM leases WHERE owner = ?1 AND budget_id = ?2", -1, &st, NULL);
+        pol_writer_push_spend(&e->writer, &op);
     }
-    if (rc != SQLITE_OK) return -1;
-    sqlite3_bind_text(st, 1, e->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, b->b.id);
-    if (new_lease > 0) {
-        sqlite3_bind_int64(st, 3, new_lease);
-        sqlite3_bind_int64(st, 4, expires);
-    }
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
-    if (rc) return -1;
     b->b.spent_micros += b->unflushed;
-    b->b.held_micros += delta - moved;
+    b->b.held_micros += op.lease_delta;
     b->unflushed = 0;
-    b->lease = new_lease;
-    b->lease_expires_ms = expires;
+    b->lease += op.lease_delta;
+    b->lease_expires_ms = b->lease > 0 ? op.expires_ms : 0;
     return 0;
 }
 
@@ -169,7 +144,7 @@ int pol_budget_hold(pol_engine *e, int i, int64_t amount, int64_t now)
     if (slice > want) want = slice;
     if (want > room) want = room;
     if (want < missing) want = 0; /* cannot cover this request: take nothing */
-    if (write_back(e, b, want, now) != 0 || ldg_commit(e->db) != 0) goto fail;
+    if (write_back(e, b, want, now, e->db) != 0 || ldg_commit(e->db) != 0) goto fail;
     if (avail(b) < amount) return -1;
     b->reserved += amount;
     return 0;
@@ -189,28 +164,24 @@ void pol_budget_settle(pol_engine *e, int i, int64_t held, int64_t actual, int64
 
 int pol_budgets_sync(pol_engine *e, int64_t now, int return_all)
 {
-    int need = 0;
-    for (int i = 0; i < e->nbudgets; i++) {
-        pol_budget *b = &e->budgets[i];
-        int idle = b->reserved == 0 && (return_all || now - b->last_use_ms > IDLE_RETURN_MS);
-        if (b->unflushed || (b->lease && (idle || b->lease_expires_ms - now < LEASE_RENEW_MS))) need = 1;
-    }
-    if (!need) return 0;
-    if (ldg_begin(e->db) != 0) return -1;
+    /* at shutdown the writer thread is gone: write directly */
+    sqlite3 *db = return_all ? e->db : NULL;
+    int began = 0;
     for (int i = 0; i < e->nbudgets; i++) {
         pol_budget *b = &e->budgets[i];
         int idle = b->reserved == 0 && (return_all || now - b->last_use_ms > IDLE_RETURN_MS);
         if (!b->unflushed && !(b->lease && (idle || b->lease_expires_ms - now < LEASE_RENEW_MS))) continue;
-        int64_t mine = lease_in_ledger(e, b);
-        if (mine < 0) goto fail;
-        if (mine < b->lease) b->lease = mine;
+        if (db && !began) {
+            if (ldg_begin(db) != 0) return -1;
+            began = 1;
+        }
         /* idle: give back everything not spent; else keep the slice */
         int64_t delta = idle ? -(b->lease - b->unflushed - b->reserved) : 0;
         if (delta > 0) delta = 0;
-        if (write_back(e, b, delta, now) != 0) goto fail;
+        if (write_back(e, b, delta, now, db) != 0) goto fail;
     }
-    return ldg_commit(e->db);
+    return began ? ldg_commit(db) : 0;
 fail:
-    ldg_rollback(e->db);
+    ldg_rollback(db);
     return -1;
 }

@@ -495,10 +495,51 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
     else sqlite3_bind_null(st, i);
 }
 
-int ldg_events_insert(sqlite3 *db, const ldg_event *ev, int n, char **err)
+int ldg_spend_apply(sqlite3 *db, const char *owner, const ldg_spend *ops, int n)
+{
+    sqlite3_stmt *b = NULL, *l = NULL, *d = NULL;
+    int rc = -1;
+    /* MAX(0, ...): a lease reaped while its owner stalled must not go negative */
+    if (sqlite3_prepare_v2(db, "UPDATE budgets SET spent_micros = spent_micros + ?1, "
+                               "held_micros = MAX(0, held_micros + ?2) WHERE id = ?3", -1, &b, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO leases(owner, budget_id, micros, expires_ms) VALUES(?1, ?2, MAX(0, ?3), ?4) "
+                               "ON CONFLICT(owner, budget_id) DO UPDATE SET micros = MAX(0, micros + ?3), "
+                               "expires_ms = MAX(expires_ms, ?4)", -1, &l, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "DELETE FROM leases WHERE owner = ?1 AND budget_id = ?2 AND micros = 0", -1, &d,
+                           NULL) != SQLITE_OK)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        const ldg_spend *o = &ops[i];
+        sqlite3_bind_int64(b, 1, o->spent);
+        sqlite3_bind_int64(b, 2, o->lease_delta);
+        sqlite3_bind_int64(b, 3, o->budget_id);
+        if (sqlite3_step(b) != SQLITE_DONE) goto out;
+        sqlite3_reset(b);
+        sqlite3_bind_text(l, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(l, 2, o->budget_id);
+        sqlite3_bind_int64(l, 3, o->lease_delta);
+        sqlite3_bind_int64(l, 4, o->expires_ms);
+        if (sqlite3_step(l) != SQLITE_DONE) goto out;
+        sqlite3_reset(l);
+        sqlite3_bind_text(d, 1, owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(d, 2, o->budget_id);
+        if (sqlite3_step(d) != SQLITE_DONE) goto out;
+        sqlite3_reset(d);
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(b);
+    sqlite3_finalize(l);
+    sqlite3_finalize(d);
+    return rc;
+}
+
+int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
+                     int nops, char **err)
 {
     sqlite3_stmt *st = NULL;
     if (ldg_begin(db) != 0) goto fail;
+    if (nops && ldg_spend_apply(db, owner, ops, nops) != 0) goto fail;
     if (sqlite3_prepare_v2(db,
             "INSERT INTO events(ts_ms, request_id, key_id, team, user, kind, target, provider, model, "
             "status, http_status, reason, prompt_tokens, completion_tokens, cached_tokens, cost_micros, "

@@ -103,7 +103,20 @@ typedef struct ldg_event {
     char *findings;         /* owned JSON or NULL */
 } ldg_event;
 
-/* Inserts events in one transaction. 0 ok. */
-int ldg_events_insert(sqlite3 *db, const ldg_event *ev, int n, char **err);
+/* Settled spend and lease changes of one process for one budget. Relative,
+ * so that changes queued for the writer thread and changes made at once by
+ * the loop thread commute. */
+typedef struct ldg_spend {
+    int64_t budget_id;
+    int64_t spent;        /* added to spent_micros */
+    int64_t lease_delta;  /* added to the lease and to held_micros (< 0 returns room) */
+    int64_t expires_ms;   /* the lease's new expiry (renewal) */
+} ldg_spend;
+
+/* Applies spend ops inside the caller's transaction. 0 ok. */
+int ldg_spend_apply(sqlite3 *db, const char *owner, const ldg_spend *ops, int n);
+/* Inserts events and applies spend ops in one transaction. 0 ok. */
+int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
+                     int nops, char **err);
 
 #endif

@@ -113,7 +113,7 @@ pol_engine *pol_open(const od_config *cfg, const char *db_path, char **err)
         goto fail;
     }
     e->data_version = data_version(e->db);
-    if (pol_writer_start(&e->writer, db_path, err) != 0) goto fail;
+    if (pol_writer_start(&e->writer, db_path, e->owner, err) != 0) goto fail;
     return e;
 fail:
     pol_close(e);

@@ -53,14 +53,18 @@ typedef struct pol_writer {
     pthread_cond_t cv, idle_cv;
     ldg_event *q;
     int n, cap;
+    ldg_spend *sq;           /* budget write-backs, committed with the events */
+    int sn, scap;
+    const char *owner;       /* lease owner of this process */
     int busy;                /* a batch is being written */
     int stop;
     sqlite3 *db;
     int64_t written, dropped, queued;
 } pol_writer;
 
-int pol_writer_start(pol_writer *w, const char *path, char **err);
+int pol_writer_start(pol_writer *w, const char *path, const char *owner, char **err);
 void pol_writer_push(pol_writer *w, const ldg_event *ev); /* takes ev->findings */
+void pol_writer_push_spend(pol_writer *w, const ldg_spend *op);
 void pol_writer_flush(pol_writer *w);                     /* waits until the queue is written */
 void pol_writer_stop(pol_writer *w);
 

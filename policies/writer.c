@@ -15,9 +15,11 @@ static void *writer_main(void *arg)
 {
     pol_writer *w = arg;
     ldg_event *batch = od_malloc(BATCH_MAX * sizeof *batch);
+    ldg_spend *spends = NULL;
+    int spend_cap = 0;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->n && !w->stop) {
+        while (!w->n && !w->sn && !w->stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 50 * 1000000;
@@ -27,42 +29,65 @@ static void *writer_main(void *arg)
             }
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         }
-        if (!w->n && w->stop) break;
+        if (!w->n && !w->sn && w->stop) break;
         int take = w->n < BATCH_MAX ? w->n : BATCH_MAX;
-        memcpy(batch, w->q, (size_t)take * sizeof *batch);
-        memmove(w->q, w->q + take, (size_t)(w->n - take) * sizeof *w->q);
+        if (take) {
+            memcpy(batch, w->q, (size_t)take * sizeof *batch);
+            memmove(w->q, w->q + take, (size_t)(w->n - take) * sizeof *w->q);
+        }
         w->n -= take;
+        int nspend = w->sn;
+        if (nspend > spend_cap) {
+            spend_cap = nspend;
+            spends = od_realloc(spends, (size_t)spend_cap * sizeof *spends);
+        }
+        if (nspend) memcpy(spends, w->sq, (size_t)nspend * sizeof *spends);
+        w->sn = 0;
         w->busy = 1;
+        int stopping = w->stop;
         pthread_mutex_unlock(&w->mu);
 
+        /* busy or locked by another process: wait and retry. Spend is money:
+         * it is retried for as long as the server runs; only at shutdown
+         * with a broken disk do we give up, and say so. */
         char *err = NULL;
-        int tries = 0;
-        while (ldg_events_insert(w->db, batch, take, &err) != 0 && tries++ < 20) {
-            /* busy or locked by another process: wait and retry, never drop */
-            od_warn("ledger: writing %d events failed (%s); retrying", take, err ? err : "?");
+        int tries = 0, failed = 0;
+        while (ldg_commit_batch(w->db, batch, take, w->owner, spends, nspend, &err) != 0) {
+            if (++tries % 10 == 1) od_warn("ledger: writing %d events failed (%s); retrying", take, err ? err : "?");
             free(err);
             err = NULL;
+            if (stopping && tries >= 20) {
+                failed = 1;
+                break;
+            }
             struct timespec d = {0, 100 * 1000000};
             nanosleep(&d, NULL);
+            pthread_mutex_lock(&w->mu);
+            stopping = w->stop;
+            pthread_mutex_unlock(&w->mu);
         }
         free(err);
+        if (failed)
+            od_error("ledger: gave up on %d events and %d budget updates at shutdown", take, nspend);
         for (int i = 0; i < take; i++) free(batch[i].findings);
 
         pthread_mutex_lock(&w->mu);
-        if (tries > 20) w->dropped += take;
+        if (failed) w->dropped += take;
         else w->written += take;
         w->busy = 0;
-        if (!w->n) pthread_cond_broadcast(&w->idle_cv);
+        if (!w->n && !w->sn) pthread_cond_broadcast(&w->idle_cv);
     }
     pthread_cond_broadcast(&w->idle_cv);
     pthread_mutex_unlock(&w->mu);
     free(batch);
+    free(spends);
     return NULL;
 }
 
-int pol_writer_start(pol_writer *w, const char *path, char **err)
+int pol_writer_start(pol_writer *w, const char *path, const char *owner, char **err)
 {
     memset(w, 0, sizeof *w);
+    w->owner = owner;
     w->db = ldg_open(path, 1, err);
     if (!w->db) return -1;
     pthread_mutex_init(&w->mu, NULL);
@@ -95,11 +120,22 @@ void pol_writer_push(pol_writer *w, const ldg_event *ev)
     pthread_mutex_unlock(&w->mu);
 }
 
+void pol_writer_push_spend(pol_writer *w, const ldg_spend *op)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->sn == w->scap) {
+        w->scap = w->scap ? w->scap * 2 : 16;
+        w->sq = od_realloc(w->sq, (size_t)w->scap * sizeof *w->sq);
+    }
+    w->sq[w->sn++] = *op;
+    pthread_mutex_unlock(&w->mu);
+}
+
 void pol_writer_flush(pol_writer *w)
 {
     pthread_mutex_lock(&w->mu);
     pthread_cond_signal(&w->cv);
-    while (w->n || w->busy) pthread_cond_wait(&w->idle_cv, &w->mu);
+    while (w->n || w->sn || w->busy) pthread_cond_wait(&w->idle_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -115,6 +151,7 @@ void pol_writer_stop(pol_writer *w)
     pthread_cond_destroy(&w->cv);
     pthread_cond_destroy(&w->idle_cv);
     free(w->q);
+    free(w->sq);
     ldg_close(w->db);
     w->db = NULL;
 }
