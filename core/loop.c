@@ -49,6 +49,8 @@ struct od_loop {
     od_http *live;                    /* all live transfers (teardown) */
     od_http *pending;                 /* transfers with deferred work */
     csock *lost;                      /* curl sockets whose wsi lws closed */
+    csock **parked;                   /* idle curl sockets by fd: their wsi is kept for reuse */
+    int nparked;
     od_fd *fds;                       /* all live fd watchers (teardown) */
     int curl_inited;
 };
@@ -63,6 +65,7 @@ struct csock {
     lws_sorted_usec_list_t rearm;
     csock *lnext, *lprev; /* lost list */
     int lost;
+    int parked;           /* idle in curl's connection cache: not polled */
 };
 
 struct od_fd {
@@ -274,6 +277,8 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 free(cs);
                 break;
             }
+            if (cs->parked)
+                break; /* idle: curl finds out when it next uses or closes it */
             /* lws closed it under curl (hang-up): let curl find out */
             if (!cs->lost) {
                 cs->lost = 1;
@@ -349,6 +354,49 @@ void od_fd_close(od_fd *w)
 /* ------------------------------------------------------------------ */
 /* curl multi glue */
 
+/* An idle upstream connection keeps its adopted wsi, with polling off:
+ * curl removes a socket from its watch list after every transfer and adds it
+ * back for the next one on the same connection, and re-adopting each time
+ * costs a dup, an adoption and a close (lws 4.1 scans its whole fd table on
+ * a close). The wsi goes when curl really closes the socket (close_cb). */
+static void park(od_loop *l, csock *cs)
+{
+    if (cs->s >= l->nparked) {
+        int n = l->nparked ? l->nparked : 64;
+        while (n <= cs->s) n *= 2;
+        l->parked = od_realloc(l->parked, (size_t)n * sizeof *l->parked);
+        memset(l->parked + l->nparked, 0, (size_t)(n - l->nparked) * sizeof *l->parked);
+        l->nparked = n;
+    }
+    l->parked[cs->s] = cs;
+    cs->parked = 1;
+}
+
+static csock *unpark(od_loop *l, curl_socket_t s)
+{
+    if (s < 0 || s >= l->nparked || !l->parked[s]) return NULL;
+    csock *cs = l->parked[s];
+    l->parked[s] = NULL;
+    cs->parked = 0;
+    return cs;
+}
+
+static void csock_free(csock *cs)
+{
+    lost_unlink(cs);
+    lws_sul_cancel(&cs->rearm);
+    if (cs->wsi) detach_wsi(cs->wsi);
+    free(cs);
+}
+
+static int close_cb(void *clientp, curl_socket_t s)
+{
+    od_loop *l = clientp;
+    csock *cs = unpark(l, s);
+    if (cs) csock_free(cs);
+    return close(s);
+}
+
 static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     od_loop *l = userp;
@@ -360,17 +408,24 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
             curl_multi_assign(l->multi, s, NULL);
             lost_unlink(cs);
             lws_sul_cancel(&cs->rearm);
-            if (cs->wsi)
-                detach_wsi(cs->wsi);
-            free(cs);
+            cs->want = 0;
+            if (cs->wsi) {
+                lws_rx_flow_control(cs->wsi, 0);
+                park(l, cs);
+            } else {
+                free(cs);
+            }
         }
         return 0;
     }
     if (!cs) {
-        cs = od_calloc(1, sizeof *cs);
-        cs->kind = K_SOCK;
-        cs->l = l;
-        cs->s = s;
+        cs = unpark(l, s);
+        if (!cs) {
+            cs = od_calloc(1, sizeof *cs);
+            cs->kind = K_SOCK;
+            cs->l = l;
+            cs->s = s;
+        }
         curl_multi_assign(l->multi, s, cs);
     }
     cs->want = what;
@@ -719,6 +774,8 @@ od_http *od_http_start(od_loop *l, const od_http_req *req, const od_http_cbs *cb
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, hdr_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, l);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -951,6 +1008,11 @@ void od_loop_free(od_loop *l)
         lost_unlink(cs);
         free(cs);
     }
+    for (int i = 0; i < l->nparked; i++)
+        if (l->parked[i]) csock_free(l->parked[i]);
+    free(l->parked);
+    l->parked = NULL;
+    l->nparked = 0;
     while (l->fds) {
         od_fd *w = l->fds;
         if (w->wsi) {
