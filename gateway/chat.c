@@ -22,6 +22,10 @@ static void call_free(gw_call *c)
     c->http = NULL;
     gw_attempt_reset(c);
     cJSON_Delete(c->body);
+    cJSON_Delete(c->abody);
+    free(c->xlate_err);
+    free(c->anth_beta);
+    gw_sg_free(c->sg);
     od_buf_free(&c->tmp);
     if (c->as)
         prov_astream_free(c->as);
@@ -114,14 +118,8 @@ void gw_call_client_gone(gw_call *c)
     }
     /* charge for what was generated: streamed text when usage never came,
      * the prompt when the upstream had it */
-    if (c->admitted && !c->r.settled) {
-        prov_usage u = c->usage;
-        if (!u.seen) {
-            u.prompt_tokens = c->attempted ? c->est_prompt : 0;
-            u.completion_tokens = (c->out_chars + 3) / 4;
-        }
-        gw_call_settle(c, &u);
-    }
+    if (c->admitted && !c->r.settled)
+        gw_call_settle_partial(c);
     if (!c->r.reason)
         od_req_deny(&c->r, 499, OD_R_CLIENT_CLOSED, "client closed the connection");
     c->r.error = 1;
@@ -147,6 +145,23 @@ void gw_call_settle(gw_call *c, const prov_usage *u)
     int64_t cost = prov_cost_micros(&c->price, u);
     c->r.cost_micros = cost;
     pol_settle(c->s->pol, &c->r, cost, u->prompt_tokens + u->completion_tokens);
+}
+
+/* A stream that did not finish: the upstream's usage as far as it reported
+ * it, but never less output than the text that went out (an Anthropic
+ * message_start says output_tokens 1 whatever follows); with no usage at
+ * all, the prompt estimate (when the upstream was reached) and that text. */
+void gw_call_settle_partial(gw_call *c)
+{
+    prov_usage u = c->usage;
+    int64_t gen = (c->out_chars + 3) / 4;
+    if (!u.seen) {
+        u.prompt_tokens = c->attempted ? c->est_prompt : 0;
+        u.completion_tokens = gen;
+    } else if (u.completion_tokens < gen) {
+        u.completion_tokens = gen;
+    }
+    gw_call_settle(c, &u);
 }
 
 /* ---------------- validation ---------------- */
@@ -244,6 +259,59 @@ static const char *validate_chat(const cJSON *b, char *msg, size_t n)
     return NULL;
 }
 
+/* The shape every Messages request needs, whichever deployment serves it;
+ * the rest is the upstream's to judge (passthrough) or the translation's. */
+static const char *validate_messages(const cJSON *b, char *msg, size_t n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        snprintf(msg, n, "model: expected a string");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "stream");
+    if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+        snprintf(msg, n, "stream: expected a boolean");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "max_tokens");
+    if (v && (!is_int(v) || v->valuedouble < 1)) {
+        snprintf(msg, n, "max_tokens: expected a positive integer");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "system");
+    if (v && !cJSON_IsString(v) && !cJSON_IsArray(v) && !cJSON_IsNull(v)) {
+        snprintf(msg, n, "system: expected a string or an array of blocks");
+        return msg;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    if (!cJSON_IsArray(v)) {
+        snprintf(msg, n, "messages: expected an array");
+        return msg;
+    }
+    if (cJSON_GetArraySize(v) == 0) {
+        snprintf(msg, n, "messages: expected at least one message");
+        return msg;
+    }
+    int i = 0;
+    for (const cJSON *m = v->child; m; m = m->next, i++) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsObject(m)) {
+            snprintf(msg, n, "messages[%d]: expected an object", i);
+            return msg;
+        }
+        if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") && strcmp(role->valuestring, "assistant"))) {
+            snprintf(msg, n, "messages[%d].role: expected \"user\" or \"assistant\"", i);
+            return msg;
+        }
+        if (!cJSON_IsString(content) && !cJSON_IsArray(content)) {
+            snprintf(msg, n, "messages[%d].content: expected a string or an array of blocks", i);
+            return msg;
+        }
+    }
+    return NULL;
+}
+
 static const char *validate_embed(const cJSON *b, char *msg, size_t n)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
@@ -312,6 +380,98 @@ static int resolve(gw_call *c)
                        c->model);
 }
 
+/* ---------------- the Anthropic body ---------------- */
+
+static const char *jtype(const cJSON *b)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "type");
+    return cJSON_IsString(t) ? t->valuestring : "";
+}
+
+/* Input guardrails on every text the caller wrote, masked in place in the
+ * Anthropic JSON itself: text blocks, tool results, tool_use inputs, text
+ * documents. Images and PDFs are data, and thinking blocks are signed by
+ * Anthropic (changing them fails the request): neither is scanned. */
+static int inspect_blocks(gw_call *c, cJSON *content, int depth)
+{
+    pol_engine *pe = c->s->pol;
+    if (cJSON_IsString(content))
+        return pol_inspect(pe, &c->r, OD_WHERE_INPUT, content);
+    if (!cJSON_IsArray(content) || depth > 4)
+        return 0;
+    cJSON *b;
+    cJSON_ArrayForEach(b, content) {
+        const char *type = jtype(b);
+        int rc = 0;
+        if (!strcmp(type, "text")) {
+            rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, cJSON_GetObjectItemCaseSensitive(b, "text"));
+        } else if (!strcmp(type, "tool_result") || !strcmp(type, "search_result")) {
+            rc = inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(b, "content"), depth + 1);
+        } else if (!strcmp(type, "tool_use") || !strcmp(type, "server_tool_use")) {
+            rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, cJSON_GetObjectItemCaseSensitive(b, "input"));
+        } else if (!strcmp(type, "document")) {
+            cJSON *src = cJSON_GetObjectItemCaseSensitive(b, "source");
+            if (!strcmp(jtype(src), "text"))
+                rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, cJSON_GetObjectItemCaseSensitive(src, "data"));
+            else if (!strcmp(jtype(src), "content"))
+                rc = inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(src, "content"), depth + 1);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int inspect_anthropic(gw_call *c)
+{
+    if (inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(c->abody, "system"), 0) < 0)
+        return -1;
+    cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(c->abody, "messages")) {
+        if (inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(m, "content"), 0) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int plan_has_anthropic(const gw_call *c)
+{
+    for (int i = 0; i < c->plan.n; i++)
+        if (!strcmp(c->plan.deps[i]->prov->type, "anthropic"))
+            return 1;
+    return 0;
+}
+
+/* After the guardrails: the OpenAI form for non-Anthropic deployments. A
+ * body with Anthropic-only content (documents, server tools...) has none;
+ * that is an error only when no deployment could take it natively. */
+static int translate_anthropic(gw_call *c)
+{
+    char *err = NULL;
+    c->body = prov_anthropic_to_openai_request(c->abody, &err);
+    if (c->body) {
+        free(err);
+        return 0;
+    }
+    if (!plan_has_anthropic(c)) {
+        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", err ? err : "invalid request");
+        free(err);
+        return -1;
+    }
+    c->xlate_err = err ? err : od_strdup("this request has no OpenAI form");
+    return 0;
+}
+
+static void read_anthropic_headers(gw_call *c, gw_conn *conn)
+{
+    char buf[2048];
+    int n = gw_conn_req_header(conn, "anthropic-version:", buf, sizeof buf);
+    if (n > 0 && (size_t)n < sizeof c->anth_version)
+        memcpy(c->anth_version, buf, (size_t)n + 1);
+    if (gw_conn_req_header(conn, "anthropic-beta:", buf, sizeof buf) > 0)
+        c->anth_beta = od_strdup(buf);
+}
+
 /* price of a deployment; -1 when unpriced and the config denies those */
 int gw_dep_price(gw_call *c, gw_dep *d, od_price_cfg *out)
 {
@@ -335,6 +495,12 @@ static int estimate_and_reserve(gw_call *c)
     int64_t max_out = 0, n = 1, worst = 0, est_prompt;
     if (c->ep == GW_EP_EMBEDDINGS) {
         est_prompt = embed_tokens(cJSON_GetObjectItemCaseSensitive(c->body, "input"));
+    } else if (c->ep == GW_EP_MESSAGES) {
+        /* from the client's own body: it is what a passthrough sends, and a
+         * translation never carries more */
+        est_prompt = prov_anthropic_estimate_prompt_tokens(c->abody);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->abody, "max_tokens");
+        if (is_int(v)) max_out = (int64_t)v->valuedouble;
     } else {
         est_prompt = prov_estimate_prompt_tokens(c->body);
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->body, "max_completion_tokens");
@@ -422,27 +588,14 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
         snprintf(c->r.target, sizeof c->r.target, "%s", mv->valuestring);
     }
     if (c->ep == GW_EP_MESSAGES) {
-        char *err = NULL;
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(raw, "stream");
-        if (!cJSON_IsString(mv) || !mv->valuestring[0]) {
-            cJSON_Delete(raw);
-            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "model: expected a string");
+        c->abody = raw; /* translated after the guardrails mask it */
+        const char *bad = validate_messages(raw, msg, sizeof msg);
+        if (bad) {
+            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", bad);
             goto deny;
         }
-        if (st && !cJSON_IsBool(st) && !cJSON_IsNull(st)) {
-            cJSON_Delete(raw);
-            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "stream: expected a boolean");
-            goto deny;
-        }
-        c->stream = cJSON_IsTrue(st);
-        c->body = prov_anthropic_to_openai_request(raw, &err);
-        cJSON_Delete(raw);
-        if (!c->body) {
-            od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", err ? err : "invalid request");
-            free(err);
-            goto deny;
-        }
-        free(err);
+        c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(raw, "stream"));
+        read_anthropic_headers(c, conn);
     } else {
         c->body = raw;
         const char *bad = c->ep == GW_EP_CHAT ? validate_chat(raw, msg, sizeof msg)
@@ -466,6 +619,9 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
         cJSON *input = cJSON_GetObjectItemCaseSensitive(c->body, "input");
         if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, input) < 0)
             goto deny;
+    } else if (c->ep == GW_EP_MESSAGES) {
+        if (inspect_anthropic(c) < 0 || translate_anthropic(c) < 0)
+            goto deny;
     } else {
         cJSON *messages = cJSON_GetObjectItemCaseSensitive(c->body, "messages");
         if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, messages) < 0)
@@ -475,6 +631,8 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
         goto deny;
     if (c->front == GW_FRONT_ANTHROPIC && c->stream)
         c->as = prov_astream_new(c->model);
+    if (c->stream && c->ep != GW_EP_EMBEDDINGS)
+        c->sg = gw_sg_new(c);
     od_timer_start(s->loop, &c->deadline, (int64_t)s->t.request_timeout_ms * 1000, deadline_fire, c);
     gw_attempt_next(c);
     return;
@@ -521,5 +679,38 @@ void gw_call_respond_json(gw_call *c, cJSON *resp)
     }
     c->r.bytes_out = (int64_t)strlen(body);
     free(body);
+    gw_call_finish(c);
+}
+
+void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawlen)
+{
+    gw_server *s = c->s;
+    od_req *r = &c->r;
+    /* output guardrails on what the model wrote: text and tool inputs
+     * (thinking blocks are signed: they go back unchanged) */
+    int before = 0, after = 0;
+    for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) before += r->gr.findings[i].count;
+    cJSON *b;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(msg, "content")) {
+        const char *type = jtype(b);
+        cJSON *node = !strcmp(type, "text") ? cJSON_GetObjectItemCaseSensitive(b, "text")
+                      : !strcmp(type, "tool_use") ? cJSON_GetObjectItemCaseSensitive(b, "input") : NULL;
+        if (node && pol_inspect(s->pol, r, OD_WHERE_OUTPUT, node) < 0) {
+            cJSON_Delete(msg);
+            gw_call_fail(c, r->status, r->reason, "%s", r->message);
+            return;
+        }
+    }
+    for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) after += r->gr.findings[i].count;
+    char *printed = after != before ? cJSON_PrintUnformatted(msg) : NULL; /* masked: re-encode */
+    cJSON_Delete(msg);
+    const char *body = printed ? printed : raw;
+    size_t len = printed ? strlen(printed) : rawlen;
+    if (c->conn) {
+        gw_call_add_headers(c);
+        gw_conn_respond(c->conn, 200, "application/json", body, len);
+    }
+    r->bytes_out = (int64_t)len;
+    free(printed);
     gw_call_finish(c);
 }

@@ -1,6 +1,26 @@
 /* gateway/stream.c — the client side of a streamed answer: OpenAI SSE
- * chunks (or Anthropic events via prov_astream), usage-chunk stripping,
- * error events after the first byte, backpressure. */
+ * chunks (or Anthropic events via prov_astream), the Anthropic passthrough
+ * relay, usage-chunk stripping, error events after the first byte,
+ * backpressure, and guardrails on streamed output.
+ *
+ * Streamed-output guardrails. Text deltas go through a per-choice (OpenAI)
+ * or per-content-block (Anthropic) window: the last `hold` bytes (default
+ * 256, ODOCK_STREAM_GUARD_HOLD) are kept back, cut at whitespace, so a value
+ * split across chunks (an e-mail in "ne.roe@e" + "xample.org") is inspected
+ * whole before any of it leaves. Each time text is released, the window is
+ * probed with a scratch guardrail context (nothing recorded) to find a cut
+ * no finding straddles; the released part is then scanned once with the
+ * request's own context (findings recorded once, placeholders shared with
+ * the prompt's), masked, and sent. A block ends the stream with an error
+ * event (no [DONE] / message_stop). The cost: the client sees text `hold`
+ * bytes later than the upstream sent it (the rest when the choice or block
+ * ends), in pieces of at least GW_SG_STEP bytes, each costing a scan of about
+ * hold bytes (~1 ns a byte); fewer, larger chunks also mean fewer writes, so
+ * a guarded stream costs no more CPU than an unguarded one.
+ * Role chunks, tool calls, message_start, pings and usage are not held: the
+ * first byte goes out as soon as it comes. Values longer than the window,
+ * tool-call arguments and Anthropic thinking blocks (signed by Anthropic:
+ * changing them breaks the next turn) are not inspected in streams. */
 #include "call.h"
 
 #include <string.h>
@@ -41,10 +61,409 @@ static void count_chars(gw_call *c, const cJSON *choices)
     }
 }
 
+/* ---------------- streamed-output guardrails ---------------- */
+
+#define GW_SG_HOLD_DEFAULT 256
+#define GW_SG_HOLD_MAX 8192
+#define GW_SG_TRIES 4 /* cuts tried before waiting for more text */
+#define GW_SG_STEP 64 /* text is released in pieces of at least this: fewer rescans of the window */
+
+typedef struct sg_chan {
+    int idx;          /* choice index, or content block index */
+    od_buf held;      /* text not yet sent */
+    od_buf rel;       /* released by the current chunk (OpenAI chunks) */
+    int has_rel;
+} sg_chan;
+
+struct gw_sg {
+    const gr_engine *e;
+    int hold;         /* bytes kept back; 0: flag-only, each piece scanned as it comes */
+    gr_ctx probe;     /* scratch context: its findings are never recorded */
+    int probe_inited;
+    sg_chan *ch;
+    int nch;
+    od_buf out;       /* text released by one feed */
+    /* of the last OpenAI chunk, for a flush chunk at the end */
+    char id[128], model[128];
+    double created;
+};
+
+static int hold_setting(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("ODOCK_STREAM_GUARD_HOLD");
+        int64_t n;
+        v = GW_SG_HOLD_DEFAULT;
+        if (e && *e && od_parse_i64(e, &n) == 0 && n >= 0 && n <= GW_SG_HOLD_MAX)
+            v = (int)n;
+    }
+    return v;
+}
+
+/* The strongest action any guardrail can take on model output. */
+static od_action output_level(const od_guard_cfg *g)
+{
+    od_action a = g->pii > g->secrets ? g->pii : g->secrets;
+    for (int i = 0; i < g->ndetectors; i++)
+        if (g->detectors[i].action > a) a = g->detectors[i].action;
+    for (int i = 0; i < g->nrules; i++)
+        if ((g->rules[i].applies_to & OD_WHERE_OUTPUT) && g->rules[i].action > a) a = g->rules[i].action;
+    return a;
+}
+
+gw_sg *gw_sg_new(gw_call *c)
+{
+    const gr_engine *e = pol_guard(c->s->pol);
+    od_action lvl = output_level(&c->s->cfg->guardrails);
+    if (!e || lvl == OD_ACT_OFF)
+        return NULL;
+    gw_sg *g = od_calloc(1, sizeof *g);
+    g->e = e;
+    /* only mask and block need the window: a flag never changes the text */
+    g->hold = lvl >= OD_ACT_MASK ? hold_setting() : 0;
+    return g;
+}
+
+void gw_sg_reset(gw_sg *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->nch; i++) {
+        od_buf_free(&g->ch[i].held);
+        od_buf_free(&g->ch[i].rel);
+    }
+    free(g->ch);
+    g->ch = NULL;
+    g->nch = 0;
+}
+
+void gw_sg_free(gw_sg *g)
+{
+    if (!g)
+        return;
+    gw_sg_reset(g);
+    if (g->probe_inited)
+        gr_ctx_free(&g->probe);
+    od_buf_free(&g->out);
+    free(g);
+}
+
+static sg_chan *sg_chan_of(gw_sg *g, int idx)
+{
+    for (int i = 0; i < g->nch; i++)
+        if (g->ch[i].idx == idx)
+            return &g->ch[i];
+    g->ch = od_realloc(g->ch, (size_t)(g->nch + 1) * sizeof *g->ch);
+    sg_chan *ch = &g->ch[g->nch++];
+    memset(ch, 0, sizeof *ch);
+    ch->idx = idx;
+    return ch;
+}
+
+/* Scans text with the request's own context (findings recorded, the
+ * prompt's placeholders reused) and appends what may go out to out.
+ * 1 when a block fired: the request is denied, nothing appended. */
+static int sg_scan_real(gw_call *c, const char *t, size_t n, od_buf *out)
+{
+    od_req *r = &c->r;
+    if (!n)
+        return 0;
+    if (!r->gr_inited) {
+        gr_ctx_init(&r->gr, r->key_id, r->key_name, r->team);
+        r->gr_inited = 1;
+    }
+    char *m = NULL;
+    size_t ml = 0;
+    if (gr_scan_text_len(c->sg->e, &r->gr, OD_WHERE_OUTPUT, t, n, &m, &ml)) {
+        free(m);
+        if (!r->reason)
+            od_req_deny(r, 403, r->gr.block_reason ? r->gr.block_reason : "guardrail_block",
+                        "Blocked by guardrail %s in the streamed answer", r->gr.block_detector);
+        return 1;
+    }
+    if (m) od_buf_put(out, m, ml);
+    else od_buf_put(out, t, n);
+    free(m);
+    return 0;
+}
+
+/* Scratch scan of the window: -1 a block, 1 something found, 0 nothing. */
+static int sg_probe(gw_call *c, const char *t, size_t n)
+{
+    gw_sg *g = c->sg;
+    if (!g->probe_inited) {
+        gr_ctx_init(&g->probe, c->r.key_id, c->r.key_name, c->r.team);
+        g->probe_inited = 1;
+    }
+    g->probe.nfindings = 0;
+    g->probe.blocked = 0;
+    g->probe.block_reason = NULL;
+    int rc = gr_scan_text_len(g->e, &g->probe, OD_WHERE_OUTPUT, t, n, NULL, NULL);
+    return rc ? -1 : g->probe.nfindings > 0;
+}
+
+/* Whether cutting t at k changes nothing: scanning [0,k) then [k,n) in one
+ * fresh context gives what scanning [0,n) in another gives. False when a
+ * finding straddles k. */
+static int sg_clean_cut(gw_call *c, const char *t, size_t n, size_t k)
+{
+    const gr_engine *e = c->sg->e;
+    gr_ctx whole, parts;
+    char *mw = NULL, *m1 = NULL, *m2 = NULL;
+    size_t lw = 0, l1 = 0, l2 = 0;
+    int ok = 0;
+    gr_ctx_init(&whole, c->r.key_id, c->r.key_name, c->r.team);
+    gr_ctx_init(&parts, c->r.key_id, c->r.key_name, c->r.team);
+    if (gr_scan_text_len(e, &whole, OD_WHERE_OUTPUT, t, n, &mw, &lw) ||
+        gr_scan_text_len(e, &parts, OD_WHERE_OUTPUT, t, k, &m1, &l1) ||
+        gr_scan_text_len(e, &parts, OD_WHERE_OUTPUT, t + k, n - k, &m2, &l2))
+        goto done;
+    const char *pw = mw ? mw : t, *p1 = m1 ? m1 : t, *p2 = m2 ? m2 : t + k;
+    if (!mw) lw = n;
+    if (!m1) l1 = k;
+    if (!m2) l2 = n - k;
+    ok = l1 + l2 == lw && memcmp(pw, p1, l1) == 0 && memcmp(pw + l1, p2, l2) == 0 &&
+         whole.nfindings == parts.nfindings;
+done:
+    free(mw);
+    free(m1);
+    free(m2);
+    gr_ctx_free(&whole);
+    gr_ctx_free(&parts);
+    return ok;
+}
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+}
+
+/* The largest k <= limit just after whitespace; 0 when none. */
+static size_t ws_cut(const char *t, size_t limit)
+{
+    for (size_t k = limit; k > 0; k--)
+        if (is_space(t[k - 1]))
+            return k;
+    return 0;
+}
+
+static void sg_drop_front(od_buf *b, size_t k)
+{
+    memmove(b->p, b->p + k, b->len - k);
+    b->len -= k;
+    b->p[b->len] = 0;
+}
+
+/* New text of channel idx: appends what may go out now to g->out (often
+ * nothing while the window fills). 1 when blocked. */
+static int sg_feed(gw_call *c, int idx, const char *text, size_t n)
+{
+    gw_sg *g = c->sg;
+    sg_chan *ch = sg_chan_of(g, idx);
+    od_buf_put(&ch->held, text, n);
+    const char *t = ch->held.p;
+    size_t len = ch->held.len, hold = (size_t)g->hold;
+    if (hold == 0) {
+        int rc = sg_scan_real(c, t, len, &g->out);
+        od_buf_reset(&ch->held);
+        return rc;
+    }
+    if (len < hold + GW_SG_STEP)
+        return 0;
+    size_t k = ws_cut(t, len - hold);
+    if (k == 0) {
+        if (len < 2 * hold)
+            return 0; /* one long word so far: wait for its end */
+        k = len - hold;
+        while (k > 0 && ((unsigned char)t[k] & 0xC0) == 0x80) k--; /* whole UTF-8 characters */
+        if (k == 0)
+            return 0;
+    }
+    int pr = sg_probe(c, t, len);
+    if (pr < 0) {
+        /* a block somewhere in the window: record it on the request, stop */
+        od_buf scratch = {0};
+        int rc = sg_scan_real(c, t, len, &scratch);
+        od_buf_free(&scratch);
+        if (rc)
+            return 1;
+    } else if (pr > 0) {
+        int tries = 0;
+        while (k > 0 && !sg_clean_cut(c, t, len, k)) {
+            if (++tries >= GW_SG_TRIES) {
+                k = 0;
+                break;
+            }
+            k = ws_cut(t, k - 1);
+        }
+        if (k == 0) {
+            if (len < 4 * hold)
+                return 0;
+            k = len; /* too much kept back: release all, masked as a whole */
+        }
+    }
+    int rc = sg_scan_real(c, t, k, &g->out);
+    sg_drop_front(&ch->held, k);
+    return rc;
+}
+
+/* Releases what channel idx holds (its end, or the stream's). 1 when blocked. */
+static int sg_flush(gw_call *c, int idx)
+{
+    gw_sg *g = c->sg;
+    for (int i = 0; i < g->nch; i++) {
+        if (g->ch[i].idx != idx)
+            continue;
+        od_buf *h = &g->ch[i].held;
+        int rc = h->len ? sg_scan_real(c, h->p, h->len, &g->out) : 0;
+        od_buf_reset(h);
+        return rc;
+    }
+    return 0;
+}
+
+/* ---------------- OpenAI chunks ---------------- */
+
+static void emit_chunk(gw_call *c, const cJSON *chunk)
+{
+    if (c->front == GW_FRONT_ANTHROPIC) {
+        od_buf_reset(&c->tmp);
+        prov_astream_chunk(c->as, chunk, &c->tmp);
+        if (c->tmp.len)
+            write_str(c, c->tmp.p, c->tmp.len);
+        return;
+    }
+    char *js = cJSON_PrintUnformatted(chunk);
+    od_buf_reset(&c->tmp);
+    od_buf_puts(&c->tmp, "data: ");
+    od_buf_puts(&c->tmp, js);
+    od_buf_puts(&c->tmp, "\n\n");
+    free(js);
+    write_str(c, c->tmp.p, c->tmp.len);
+}
+
+static int delta_has_more(const cJSON *delta)
+{
+    for (const cJSON *m = delta ? delta->child : NULL; m; m = m->next)
+        if (strcmp(m->string ? m->string : "", "content") && !cJSON_IsNull(m))
+            return 1;
+    return 0;
+}
+
+/* The text of choice ch of a chunk, and its index. */
+static const cJSON *choice_text(const cJSON *ch, int pos, int *idx)
+{
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(ch, "index");
+    *idx = cJSON_IsNumber(iv) ? (int)iv->valuedouble : pos;
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ch, "delta"), "content");
+}
+
+/* The chunk with its text run through the window: a modified copy, or NULL
+ * to send the chunk as it is; *drop when nothing of it is left to send (the
+ * common case while the window fills: no copy is made then). */
+static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
+{
+    gw_sg *g = c->sg;
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    int touches = 0, keep = usage && !cJSON_IsNull(usage), same = 1, pos = 0, idx;
+    *drop = 0;
+    for (const cJSON *ch = choices ? choices->child : NULL; ch; ch = ch->next, pos++) {
+        const cJSON *t = choice_text(ch, pos, &idx);
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+        /* the end of the choice, or a tool call after its text: what is held
+         * goes first, so the order of text and calls stays the upstream's */
+        int fin = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ch, "finish_reason")) ||
+                  cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) ||
+                  cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(delta, "function_call"));
+        if (!(cJSON_IsString(t) && t->valuestring[0]) && !fin)
+            continue;
+        touches = 1;
+        od_buf_reset(&g->out);
+        if ((cJSON_IsString(t) && sg_feed(c, idx, t->valuestring, strlen(t->valuestring))) ||
+            (fin && sg_flush(c, idx))) {
+            c->guard_blocked = 1;
+            return NULL;
+        }
+        sg_chan *sc = sg_chan_of(g, idx); /* what this choice releases, for the copy below */
+        od_buf_reset(&sc->rel);
+        od_buf_put(&sc->rel, g->out.p ? g->out.p : "", g->out.len);
+        sc->has_rel = 1;
+        if (cJSON_IsString(t) ? strlen(t->valuestring) != g->out.len ||
+                                    memcmp(t->valuestring, g->out.p ? g->out.p : "", g->out.len)
+                              : g->out.len > 0)
+            same = 0;
+        if (g->out.len || fin || delta_has_more(delta))
+            keep = 1;
+    }
+    if (!touches)
+        return NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(chunk, "id");
+    if (cJSON_IsString(v)) snprintf(g->id, sizeof g->id, "%s", v->valuestring);
+    v = cJSON_GetObjectItemCaseSensitive(chunk, "model");
+    if (cJSON_IsString(v)) snprintf(g->model, sizeof g->model, "%s", v->valuestring);
+    v = cJSON_GetObjectItemCaseSensitive(chunk, "created");
+    if (cJSON_IsNumber(v)) g->created = v->valuedouble;
+    for (int i = 0; i < g->nch; i++)
+        if (!keep || same) g->ch[i].has_rel = 0;
+    if (!keep) {
+        *drop = 1;
+        return NULL;
+    }
+    if (same)
+        return NULL;
+    cJSON *dup = cJSON_Duplicate(chunk, 1);
+    cJSON *dch = cJSON_GetObjectItemCaseSensitive(dup, "choices");
+    pos = 0;
+    for (cJSON *ch = dch ? dch->child : NULL; ch; ch = ch->next, pos++) {
+        const cJSON *t = choice_text(ch, pos, &idx);
+        sg_chan *sc = NULL;
+        for (int i = 0; i < g->nch && !sc; i++)
+            if (g->ch[i].idx == idx && g->ch[i].has_rel) sc = &g->ch[i];
+        if (!sc)
+            continue;
+        sc->has_rel = 0;
+        cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+        if (cJSON_IsString(t))
+            cJSON_ReplaceItemInObjectCaseSensitive(delta, "content", cJSON_CreateString(sc->rel.len ? sc->rel.p : ""));
+        else if (sc->rel.len && cJSON_IsObject(delta))
+            cJSON_AddStringToObject(delta, "content", sc->rel.p);
+    }
+    return dup;
+}
+
+/* End of stream: whatever is still held, as one last chunk per choice. */
+static int flush_chunks(gw_call *c)
+{
+    gw_sg *g = c->sg;
+    for (int i = 0; g && i < g->nch; i++) {
+        if (!g->ch[i].held.len)
+            continue;
+        od_buf_reset(&g->out);
+        if (sg_flush(c, g->ch[i].idx))
+            return 1;
+        cJSON *ck = cJSON_CreateObject();
+        cJSON_AddStringToObject(ck, "id", g->id);
+        cJSON_AddStringToObject(ck, "object", "chat.completion.chunk");
+        cJSON_AddNumberToObject(ck, "created", g->created);
+        cJSON_AddStringToObject(ck, "model", g->model);
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ch, "index", g->ch[i].idx);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(ch, "delta"), "content", g->out.len ? g->out.p : "");
+        cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddNullToObject(ch, "finish_reason");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(ck, "choices"), ch);
+        emit_chunk(c, ck);
+        cJSON_Delete(ck);
+    }
+    return 0;
+}
+
 void gw_stream_chunk(void *ud, const cJSON *chunk)
 {
     gw_call *c = ud;
-    if (!c->conn || c->finished)
+    if (!c->conn || c->finished || c->guard_blocked)
         return;
     c->got_event = 1;
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
@@ -53,27 +472,160 @@ void gw_stream_chunk(void *ud, const cJSON *chunk)
     count_chars(c, choices);
     if (!gw_conn_streaming(c->conn))
         begin(c);
-    if (c->front == GW_FRONT_ANTHROPIC) {
-        od_buf_reset(&c->tmp);
-        prov_astream_chunk(c->as, chunk, &c->tmp);
-        if (c->tmp.len)
-            write_str(c, c->tmp.p, c->tmp.len);
-    } else {
-        if (usage_only && !c->include_usage)
-            return; /* we asked for it to charge exactly; the client did not */
-        char *js = cJSON_PrintUnformatted(chunk);
-        od_buf_reset(&c->tmp);
-        od_buf_puts(&c->tmp, "data: ");
-        od_buf_puts(&c->tmp, js);
-        od_buf_puts(&c->tmp, "\n\n");
-        free(js);
-        write_str(c, c->tmp.p, c->tmp.len);
+    cJSON *own = NULL;
+    if (c->sg) {
+        int drop = 0;
+        own = guard_chunk(c, chunk, &drop);
+        if (c->guard_blocked || drop) {
+            cJSON_Delete(own);
+            return;
+        }
+        if (own)
+            chunk = own;
     }
+    /* the usage chunk: we asked for it to charge exactly; the client may not
+     * have (the Anthropic translation always takes it) */
+    if (c->front == GW_FRONT_ANTHROPIC || !usage_only || c->include_usage)
+        emit_chunk(c, chunk);
+    cJSON_Delete(own);
     if (c->http && !c->paused && gw_conn_pending(c->conn) > GW_HIGH_WATER) {
         od_http_pause(c->http, 1);
         c->paused = 1;
     }
 }
+
+/* ---------------- the Anthropic passthrough ---------------- */
+
+/* "event: NAME\ndata: DATA\n\n", data lines split as SSE wants them. */
+static void relay_event(gw_call *c, const char *event, const char *data, size_t len)
+{
+    od_buf_reset(&c->tmp);
+    if (event)
+        od_buf_printf(&c->tmp, "event: %s\n", event);
+    const char *p = data, *end = data + len;
+    do {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        od_buf_puts(&c->tmp, "data: ");
+        od_buf_put(&c->tmp, p, n);
+        od_buf_putc(&c->tmp, '\n');
+        p = nl ? nl + 1 : end;
+    } while (p < end);
+    od_buf_putc(&c->tmp, '\n');
+    write_str(c, c->tmp.p, c->tmp.len);
+}
+
+static void text_event(gw_call *c, int idx, const char *text, size_t n)
+{
+    if (!n)
+        return;
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "content_block_delta");
+    cJSON_AddNumberToObject(e, "index", idx);
+    cJSON *d = cJSON_AddObjectToObject(e, "delta");
+    cJSON_AddStringToObject(d, "type", "text_delta");
+    char *s = od_strndup(text, n);
+    cJSON_AddStringToObject(d, "text", s);
+    free(s);
+    char *js = cJSON_PrintUnformatted(e);
+    cJSON_Delete(e);
+    relay_event(c, "content_block_delta", js, strlen(js));
+    free(js);
+}
+
+/* Sends what every text block still holds (before a block ends, or the message). */
+static int native_flush(gw_call *c, int only_idx)
+{
+    gw_sg *g = c->sg;
+    for (int i = 0; g && i < g->nch; i++) {
+        if ((only_idx >= 0 && g->ch[i].idx != only_idx) || !g->ch[i].held.len)
+            continue;
+        od_buf_reset(&g->out);
+        if (sg_flush(c, g->ch[i].idx))
+            return 1;
+        text_event(c, g->ch[i].idx, g->out.p, g->out.len);
+    }
+    return 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int gw_stream_native_event(gw_call *c, const char *event, const char *data, size_t len)
+{
+    if (!c->conn || c->finished || c->guard_blocked)
+        return 0;
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    const char *type = jstr(j, "type");
+    int rc = 0;
+    if (!type)
+        type = event ? event : "";
+    if (!strcmp(type, "error")) {
+        const char *m = jstr(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+        snprintf(c->stream_err, sizeof c->stream_err, "%s", m ? m : "error event from upstream");
+        if (gw_conn_streaming(c->conn)) {
+            /* the client already has the message's start: its own error event
+             * is the most faithful ending */
+            native_flush(c, -1);
+            if (!c->guard_blocked) {
+                relay_event(c, event, data, len);
+                c->native_err_sent = 1;
+            }
+        }
+        /* before the first byte: nothing sent, so the attempt can fail over */
+        cJSON_Delete(j);
+        return 0;
+    }
+    c->got_event = 1;
+    if (!gw_conn_streaming(c->conn))
+        begin(c);
+    if (!strcmp(type, "message_start")) {
+        prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "message"), "usage"),
+                             &c->usage);
+    } else if (!strcmp(type, "message_delta")) {
+        prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &c->usage);
+        if (native_flush(c, -1))
+            goto blocked;
+    } else if (!strcmp(type, "message_stop")) {
+        if (native_flush(c, -1))
+            goto blocked;
+        rc = 1;
+    } else if (!strcmp(type, "content_block_stop")) {
+        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "index");
+        if (cJSON_IsNumber(iv) && native_flush(c, (int)iv->valuedouble))
+            goto blocked;
+    } else if (!strcmp(type, "content_block_delta")) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
+        const char *dt = jstr(d, "type");
+        const char *t = od_str_eq(dt, "text_delta") ? jstr(d, "text")
+                        : od_str_eq(dt, "input_json_delta") ? jstr(d, "partial_json")
+                        : od_str_eq(dt, "thinking_delta") ? jstr(d, "thinking") : NULL;
+        if (t)
+            c->out_chars += (int64_t)strlen(t);
+        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "index");
+        if (c->sg && od_str_eq(dt, "text_delta") && t && cJSON_IsNumber(iv)) {
+            int idx = (int)iv->valuedouble;
+            od_buf_reset(&c->sg->out);
+            if (sg_feed(c, idx, t, strlen(t)))
+                goto blocked;
+            text_event(c, idx, c->sg->out.p, c->sg->out.len);
+            cJSON_Delete(j);
+            return 0; /* sent (or held) as our own event */
+        }
+    }
+    relay_event(c, event, data, len);
+    cJSON_Delete(j);
+    return rc;
+blocked:
+    c->guard_blocked = 1;
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* ---------------- ends ---------------- */
 
 void gw_call_drained(gw_call *c)
 {
@@ -86,19 +638,37 @@ void gw_call_drained(gw_call *c)
         gw_mock_pump(c);
 }
 
+void gw_stream_guard_end(gw_call *c)
+{
+    if (c->http) {
+        od_http_cancel(c->http); /* safe from inside its callbacks */
+        c->http = NULL;
+    }
+    gw_call_settle_partial(c);
+    gw_call_fail(c, c->r.status, c->r.reason, "%s", c->r.message);
+}
+
 void gw_stream_finish(gw_call *c)
 {
     if (c->conn) {
         if (!gw_conn_streaming(c->conn))
             begin(c);
-        if (c->front == GW_FRONT_ANTHROPIC) {
-            od_buf_reset(&c->tmp);
-            prov_astream_finish(c->as, &c->usage, &c->tmp);
-            if (c->tmp.len)
-                write_str(c, c->tmp.p, c->tmp.len);
+        if (c->nstream) {
+            /* message_stop was relayed; held text went before it */
         } else {
-            static const char done[] = "data: [DONE]\n\n";
-            write_str(c, done, sizeof done - 1);
+            if (flush_chunks(c)) {
+                gw_stream_guard_end(c);
+                return;
+            }
+            if (c->front == GW_FRONT_ANTHROPIC) {
+                od_buf_reset(&c->tmp);
+                prov_astream_finish(c->as, &c->usage, &c->tmp);
+                if (c->tmp.len)
+                    write_str(c, c->tmp.p, c->tmp.len);
+            } else {
+                static const char done[] = "data: [DONE]\n\n";
+                write_str(c, done, sizeof done - 1);
+            }
         }
         gw_conn_stream_end(c->conn);
     }
@@ -115,6 +685,10 @@ void gw_stream_error(gw_call *c, int status, const char *reason, const char *mes
 {
     if (!c->conn)
         return;
+    if (c->native_err_sent) {
+        gw_conn_stream_end(c->conn); /* the upstream's own error event went out */
+        return;
+    }
     od_buf_reset(&c->tmp);
     cJSON *root = cJSON_CreateObject(), *e = cJSON_CreateObject();
     if (c->front == GW_FRONT_ANTHROPIC) {

@@ -10,6 +10,7 @@
 
 static void start_attempt(gw_call *c);
 static void mock_step(gw_call *c);
+static void native_done(gw_call *c);
 
 static void timer_cb(od_timer *t, void *ud);
 
@@ -31,6 +32,9 @@ void gw_attempt_reset(gw_call *c)
     c->mock_live = 0;
     c->mock_i = 0;
     memset(&c->usage, 0, sizeof c->usage);
+    c->nstream = 0;
+    c->stream_err[0] = 0;
+    gw_sg_reset(c->sg);
     c->stream_done = 0;
     c->got_event = 0;
     c->up_status = 0;
@@ -146,12 +150,7 @@ static void attempt_failed(gw_call *c, int status, const char *err, int timed_ou
     if (c->conn && gw_conn_streaming(c->conn)) {
         /* bytes already went to the client: no failover; end the stream with
          * an error event and charge what was generated */
-        prov_usage u = c->usage;
-        if (!u.seen) {
-            u.prompt_tokens = c->est_prompt;
-            u.completion_tokens = (c->out_chars + 3) / 4;
-        }
-        gw_call_settle(c, &u);
+        gw_call_settle_partial(c);
         c->r.error = 1;
         gw_call_fail(c, timed_out ? 504 : 502, timed_out ? OD_R_UPSTREAM_TIMEOUT : OD_R_UPSTREAM_ERROR,
                      "upstream failed mid-stream: %s", c->last_err);
@@ -197,8 +196,12 @@ static int up_headers(od_http *h, int status, const char *headers, void *ud)
     c->up_status = status;
     c->retry_after_s = retry_after_of(headers);
     if (c->stream && status >= 200 && status < 300 && c->ep != GW_EP_EMBEDDINGS) {
-        c->ps = c->dep->ad->stream_new(c->dep->model);
-        c->ps_ad = c->dep->ad;
+        if (c->native) {
+            c->nstream = 1; /* events relayed as they come (stream.c) */
+        } else {
+            c->ps = c->dep->ad->stream_new(c->dep->model);
+            c->ps_ad = c->dep->ad;
+        }
     }
     return 0;
 }
@@ -208,21 +211,30 @@ static int sse_cb(void *ud, const char *event, const char *data, size_t len)
     gw_call *c = ud;
     if (c->stream_done)
         return 0;
+    if (c->nstream) {
+        if (gw_stream_native_event(c, event, data, len) == 1)
+            c->stream_done = 1;
+        return c->guard_blocked; /* stop feeding: up_data ends the call */
+    }
     int rc = c->ps_ad->stream_event(c->ps, event, data, len, gw_stream_chunk, c, &c->usage);
     if (rc == 1)
         c->stream_done = 1;
     else if (rc < 0)
         od_debug("%s: unreadable upstream event skipped", c->r.id);
-    return 0;
+    return c->guard_blocked;
 }
 
 static int up_data(od_http *h, const char *d, size_t n, void *ud)
 {
     gw_call *c = ud;
     (void)h;
-    if (c->ps) {
+    if (c->ps || c->nstream) {
         prov_sse_feed(&c->sse, d, n, sse_cb, c);
-        return c->finished ? -1 : 0;
+        if (c->guard_blocked) {
+            gw_stream_guard_end(c); /* c is gone */
+            return -1;
+        }
+        return 0;
     }
     od_buf_put(&c->up, d, n);
     return 0;
@@ -237,7 +249,7 @@ static void up_done(od_http *h, int status, const char *err, int timed_out, void
         od_timer_stop(&c->timer);
         c->timer_kind = GW_T_NONE;
     }
-    if (c->ps && c->stream_done) {
+    if ((c->ps || c->nstream) && c->stream_done) {
         gw_stream_finish(c); /* a reset after the end is no failure */
         return;
     }
@@ -251,14 +263,21 @@ static void up_done(od_http *h, int status, const char *err, int timed_out, void
         free(m);
         return;
     }
-    if (c->ps) {
-        attempt_failed(c, 0, c->got_event ? "upstream stream ended before it finished"
-                                           : "upstream stream ended before any event", 0, 0);
+    if (c->ps || c->nstream) {
+        char msg[256];
+        if (c->stream_err[0])
+            snprintf(msg, sizeof msg, "upstream error event: %s", c->stream_err);
+        attempt_failed(c, 0, c->stream_err[0] ? msg : c->got_event ? "upstream stream ended before it finished"
+                                                                   : "upstream stream ended before any event", 0, 0);
         return;
     }
     prov_usage u;
     char *perr = NULL;
     memset(&u, 0, sizeof u);
+    if (c->native) {
+        native_done(c);
+        return;
+    }
     const prov_adapter *ad = c->dep->ad;
     cJSON *resp = c->ep == GW_EP_EMBEDDINGS
                       ? ad->embed_response(c->dep->model, c->up.p ? c->up.p : "", c->up.len, &u, &perr)
@@ -281,6 +300,34 @@ static void up_done(od_http *h, int status, const char *err, int timed_out, void
     od_buf_free(&c->up);
     gw_call_settle(c, &u);
     gw_call_respond_json(c, resp);
+}
+
+/* A whole passthrough answer: read its usage, keep its bytes. */
+static void native_done(gw_call *c)
+{
+    cJSON *msg = cJSON_ParseWithLength(c->up.p ? c->up.p : "", c->up.len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "type");
+    if (!cJSON_IsObject(msg) || !cJSON_IsString(t) || strcmp(t->valuestring, "message") ||
+        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(msg, "content"))) {
+        cJSON_Delete(msg);
+        attempt_failed(c, 0, "unreadable upstream answer: not an Anthropic message", 0, 0);
+        return;
+    }
+    prov_usage u;
+    memset(&u, 0, sizeof u);
+    prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(msg, "usage"), &u);
+    gw_dep_success(c->s->router, c->dep, od_mono_us() - c->attempt_t0);
+    c->dep_begun = 0;
+    if (!u.seen) {
+        u.prompt_tokens = c->est_prompt;
+        u.completion_tokens = c->up.len / 4;
+    }
+    c->usage = u;
+    gw_call_settle(c, &u);
+    od_buf raw = c->up; /* ours now: respond may finish the call */
+    memset(&c->up, 0, sizeof c->up);
+    gw_call_respond_native(c, msg, raw.p ? raw.p : "", raw.len);
+    od_buf_free(&raw);
 }
 
 static const od_http_cbs up_cbs = {.on_headers = up_headers, .on_data = up_data, .on_done = up_done};
@@ -348,6 +395,10 @@ static void mock_step(gw_call *c)
         return;
     while (c->mock_i < m->nchunks) {
         gw_stream_chunk(c, m->chunks[c->mock_i++]);
+        if (c->guard_blocked) {
+            gw_stream_guard_end(c); /* c is gone */
+            return;
+        }
         if (c->finished || !c->conn)
             return;
         if (gw_conn_pending(c->conn) > GW_HIGH_WATER) {
@@ -398,6 +449,21 @@ static void timer_cb(od_timer *t, void *ud)
     }
 }
 
+/* This deployment cannot take the request (its adapter refused it): the
+ * next one may; it is no attempt and no verdict on the deployment. */
+static void build_failed(gw_call *c, const char *why)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", why);
+    release_dep(c);
+    c->r.attempts--;
+    if (c->pi + 1 < c->plan.n) {
+        failover(c);
+        return;
+    }
+    gw_call_fail(c, 400, OD_R_BAD_REQUEST, "%s", msg);
+}
+
 static void start_attempt(gw_call *c)
 {
     gw_server *s = c->s;
@@ -417,6 +483,12 @@ static void start_attempt(gw_call *c)
     c->dep_begun = 1;
     c->dep_counted = 1;
     c->attempt_t0 = od_mono_us();
+    /* /v1/messages on an anthropic deployment: the client's body as it is */
+    c->native = c->ep == GW_EP_MESSAGES && c->abody && !strcmp(d->prov->type, "anthropic");
+    if (!c->native && c->ep != GW_EP_EMBEDDINGS && !c->body) {
+        build_failed(c, c->xlate_err ? c->xlate_err : "this request has no OpenAI form");
+        return;
+    }
     if (!strcmp(d->prov->type, "mock")) {
         start_mock(c);
         return;
@@ -426,7 +498,10 @@ static void start_attempt(gw_call *c)
     char *err = NULL;
     int rc;
     memset(&ph, 0, sizeof ph);
-    if (c->ep == GW_EP_EMBEDDINGS) {
+    if (c->native) {
+        rc = prov_anthropic_native_request(d->prov, d->model, c->abody, c->anth_version, c->anth_beta,
+                                           c->stream, &ph, &err);
+    } else if (c->ep == GW_EP_EMBEDDINGS) {
         if (d->ad->embed_request)
             rc = d->ad->embed_request(d->prov, d->model, c->body, &ph, &err);
         else {
@@ -441,13 +516,7 @@ static void start_attempt(gw_call *c)
         snprintf(msg, sizeof msg, "%s", err ? err : "cannot build the upstream request");
         free(err);
         prov_http_free(&ph);
-        release_dep(c);
-        c->r.attempts--;
-        if (c->pi + 1 < c->plan.n) {
-            failover(c);
-            return;
-        }
-        gw_call_fail(c, 400, OD_R_BAD_REQUEST, "%s", msg);
+        build_failed(c, msg);
         return;
     }
     free(err);

@@ -277,6 +277,54 @@ static int anth_chat_request(const od_provider_cfg *p, const char *model, const 
     return 0;
 }
 
+/* ---- passthrough: the client's own Anthropic body, only model replaced ---- */
+
+/* A header value from the client goes on one upstream header line: refuse
+ * control characters rather than let them split the line. */
+static int header_value_ok(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f) return 0;
+    return 1;
+}
+
+int prov_anthropic_native_request(const od_provider_cfg *p, const char *model, const cJSON *areq,
+                                  const char *version, const char *beta, int stream, prov_http *out,
+                                  char **err)
+{
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(areq)) {
+        prov_set_err(err, "request body must be a JSON object");
+        return -1;
+    }
+    if ((version && !header_value_ok(version)) || (beta && !header_value_ok(beta))) {
+        prov_set_err(err, "anthropic-version / anthropic-beta: control characters are not allowed");
+        return -1;
+    }
+    char *base = prov_base(p, ANTHROPIC_BASE, err);
+    if (!base) return -1;
+    /* members are referenced, not copied: a body with images or PDFs is
+     * printed once, straight from the client's tree */
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "model", model);
+    for (const cJSON *it = areq->child; it; it = it->next) {
+        if (!it->string || !strcmp(it->string, "model")) continue;
+        cJSON_AddItemReferenceToObject(body, it->string, (cJSON *)it); /* read only */
+    }
+    od_buf u = {0};
+    od_buf_printf(&u, "%s%s", base, prov_ends_with(base, "/v1") ? "/messages" : "/v1/messages");
+    free(base);
+    out->url = od_buf_take(&u);
+    prov_set_body(out, body);
+    cJSON_Delete(body);
+    prov_base_headers(out, stream);
+    if (p->api_key && *p->api_key) prov_http_header(out, "x-api-key: %s", p->api_key);
+    prov_http_header(out, "anthropic-version: %s", version && *version ? version : PROV_ANTHROPIC_VERSION);
+    if (beta && *beta) prov_http_header(out, "anthropic-beta: %s", beta);
+    prov_config_headers(out, p);
+    return 0;
+}
+
 /* ---- response: Anthropic -> OpenAI ---- */
 
 static const char *finish_reason(const char *stop)
@@ -310,6 +358,11 @@ static void read_usage(const cJSON *us, prov_usage *u)
     if (prov_jhas_num(cc, "ephemeral_1h_input_tokens"))
         u->cache_write_1h_tokens = prov_jint(cc, "ephemeral_1h_input_tokens");
     u->seen = 1;
+}
+
+void prov_anthropic_usage(const cJSON *usage, prov_usage *u)
+{
+    read_usage(usage, u);
 }
 
 static cJSON *tool_call_json(const cJSON *block)

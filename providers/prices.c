@@ -243,3 +243,36 @@ int64_t prov_estimate_prompt_tokens(const cJSON *req)
     }
     return t;
 }
+
+/* Anthropic Messages request: text blocks by their text, images at the
+ * same 4000 as above, anything else (documents, thinking, tool blocks) by
+ * its encoded size, which bounds it from above. */
+static int64_t anthropic_content_tokens(const cJSON *content)
+{
+    if (cJSON_IsString(content)) return text_tokens(content->valuestring);
+    int64_t t = 0;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, content) {
+        const char *type = prov_jstr(b, "type");
+        if (od_str_eq(type, "text")) t += text_tokens(prov_jstr(b, "text"));
+        else if (od_str_eq(type, "image")) t += 4000;
+        else if (od_str_eq(type, "tool_result")) {
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(b, "content");
+            t += 8 + (cJSON_IsArray(c) ? anthropic_content_tokens(c) : text_tokens(cJSON_IsString(c) ? c->valuestring : NULL));
+        } else t += json_tokens(b);
+    }
+    return t;
+}
+
+int64_t prov_anthropic_estimate_prompt_tokens(const cJSON *areq)
+{
+    int64_t t = 3;
+    t += anthropic_content_tokens(cJSON_GetObjectItemCaseSensitive(areq, "system"));
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(areq, "messages")) {
+        t += 4 + anthropic_content_tokens(cJSON_GetObjectItemCaseSensitive(m, "content"));
+    }
+    t += json_tokens(cJSON_GetObjectItemCaseSensitive(areq, "tools"));
+    t += json_tokens(cJSON_GetObjectItemCaseSensitive(areq, "tool_choice"));
+    return t;
+}

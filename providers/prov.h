@@ -172,4 +172,20 @@ int prov_is_inprocess(const char *type);
  * plain number of seconds (HTTP dates are not read). */
 int prov_retry_after_seconds(const char *value);
 
+/* ---- Anthropic passthrough (/v1/messages served by an anthropic deployment) ----
+ * The client's Anthropic body goes upstream as it is (cache_control, thinking,
+ * documents, server tools, top_k, metadata, service_tier...), only model
+ * replaced by the deployment's; version: the client's anthropic-version (NULL
+ * or "": the default); beta: its anthropic-beta (NULL: none). The answer and
+ * the events are relayed natively by the gateway. 0 ok, -1 with *err. */
+int prov_anthropic_native_request(const od_provider_cfg *p, const char *model, const cJSON *areq,
+                                  const char *version, const char *beta, int stream, prov_http *out,
+                                  char **err);
+/* An Anthropic usage object (message, message_start.message or
+ * message_delta) into *u: present fields replace, absent ones keep; cache
+ * reads and writes (cache_creation.ephemeral_1h_input_tokens included). */
+void prov_anthropic_usage(const cJSON *usage, prov_usage *u);
+/* Conservative prompt-token estimate of an Anthropic Messages request. */
+int64_t prov_anthropic_estimate_prompt_tokens(const cJSON *areq);
+
 #endif

@@ -20,6 +20,10 @@
 //   refuse       a refusal (content_filter / refusal / SAFETY)
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
+//   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
+//                5-minute + h one-hour cache-write tokens (on top of input_tokens)
+// Anthropic requests with "thinking": {"type": "enabled"} get a thinking
+// block ("fake thought", signature "fakesig") before the answer.
 // Names may carry a prefix, so prices still apply: "gpt-4o-mini-flaky-2".
 //
 // Test hooks: GET /__stats -> {"total":N,"models":{name:count}}; POST /__reset.
@@ -56,6 +60,7 @@ function behaviour(model, header) {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
     overuse: has('overuse'), tools: has('tools'),
+    cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
 
@@ -213,11 +218,17 @@ async function anthropicMessages(ctx, model, body) {
   if (!(body.max_tokens > 0)) return ctx.error(400, 'max_tokens: Field required');
   const a = answer(anthropicConv(body), ctx.b);
   const id = `msg_fake${++seq}`;
-  const usage = { input_tokens: a.prompt, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: a.completion };
+  const cache = ctx.b.cache;
+  const usage = { input_tokens: a.prompt, cache_creation_input_tokens: cache ? cache.w5m + cache.w1h : 0,
+    cache_read_input_tokens: cache ? cache.read : 0, output_tokens: a.completion,
+    ...(cache ? { cache_creation: { ephemeral_5m_input_tokens: cache.w5m, ephemeral_1h_input_tokens: cache.w1h } } : {}) };
+  const thinking = body.thinking?.type === 'enabled';
   const block = a.kind === 'tool' ? { type: 'tool_use', id: 'toolu_fake_0', name: a.name, input: JSON.parse(a.args) }
     : { type: 'text', text: a.text };
   if (!body.stream) {
-    return ctx.json(200, { id, type: 'message', role: 'assistant', model, content: a.kind === 'refusal' ? [] : [block],
+    const content = [...(thinking ? [{ type: 'thinking', thinking: 'fake thought', signature: 'fakesig' }] : []),
+      ...(a.kind === 'refusal' ? [] : [block])];
+    return ctx.json(200, { id, type: 'message', role: 'assistant', model, content,
       stop_reason: anthropicStop(a), stop_sequence: null, usage });
   }
   const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
@@ -226,14 +237,21 @@ async function anthropicMessages(ctx, model, body) {
       stop_sequence: null, usage: { ...usage, output_tokens: 1 } } }),
     'event: ping\ndata: {"type": "ping"}\n\n',
   ];
+  const i0 = thinking ? 1 : 0;
+  if (thinking) {
+    events.push(ev('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }));
+    events.push(ev('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'fake thought' } }));
+    events.push(ev('content_block_delta', { index: 0, delta: { type: 'signature_delta', signature: 'fakesig' } }));
+    events.push(ev('content_block_stop', { index: 0 }));
+  }
   if (a.kind === 'tool') {
-    events.push(ev('content_block_start', { index: 0, content_block: { ...block, input: {} } }));
-    for (const p of ['', ...pieces(a.args, 12)]) events.push(ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: p } }));
-    events.push(ev('content_block_stop', { index: 0 }));
+    events.push(ev('content_block_start', { index: i0, content_block: { ...block, input: {} } }));
+    for (const p of ['', ...pieces(a.args, 12)]) events.push(ev('content_block_delta', { index: i0, delta: { type: 'input_json_delta', partial_json: p } }));
+    events.push(ev('content_block_stop', { index: i0 }));
   } else if (a.kind === 'text') {
-    events.push(ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }));
-    for (const p of pieces(a.text)) events.push(ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: p } }));
-    events.push(ev('content_block_stop', { index: 0 }));
+    events.push(ev('content_block_start', { index: i0, content_block: { type: 'text', text: '' } }));
+    for (const p of pieces(a.text)) events.push(ev('content_block_delta', { index: i0, delta: { type: 'text_delta', text: p } }));
+    events.push(ev('content_block_stop', { index: i0 }));
   }
   events.push(ev('message_delta', { delta: { stop_reason: anthropicStop(a), stop_sequence: null }, usage: { output_tokens: a.completion } }));
   events.push(ev('message_stop', {}));

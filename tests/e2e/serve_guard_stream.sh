@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Output guardrails on streamed answers: a value split across chunks is
+# still masked (OpenAI chunks, the Anthropic passthrough, the Anthropic
+# translation, the mock), findings reach the ledger, a block ends the stream
+# with an error event and no [DONE] / message_stop, and the first byte is not
+# held back. The fake upstream echoes the user's text in 8-byte pieces; the
+# rules apply to output only, so the prompt reaches it unmasked.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_helpers.bash"
+need_npm
+start_fake
+cat >"$T/odock.json" <<JSON
+{"database": "$ODOCK_DB",
+ "providers": [
+   {"name": "oai", "type": "openai", "base_url": "http://127.0.0.1:$FAKE_PORT/v1", "api_key": "\${FAKE_OPENAI_KEY}"},
+   {"name": "ant", "type": "anthropic", "base_url": "http://127.0.0.1:$FAKE_PORT", "api_key": "\${FAKE_ANTHROPIC_KEY}"},
+   {"name": "mock", "type": "mock"}],
+ "models": [
+   {"name": "gpt", "deployments": [{"provider": "oai", "model": "gpt-4o-mini"}]},
+   {"name": "gpt-drip", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-drip-150"}]},
+   {"name": "claude", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-latest"}]}],
+ "guardrails": {"pii": {"action": "mask", "detectors": {"email": "flag"}},
+   "rules": [
+     {"name": "email_out", "pattern": "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\\\.[A-Za-z]{2,}", "action": "mask", "applies_to": ["output"]},
+     {"name": "falcon", "pattern": "(?i)project\\\\s+falcon", "action": "block", "applies_to": ["output"]}]}}
+JSON
+KEY=$(mkkey gs)
+start_serve "$T/odock.json"
+MAILTXT="write to jane.roe@example.org today please"
+WANT="echo: write to [EMAIL_OUT_1] today please"
+
+# raw SSE with curl: PATH BODY -> $T/sse
+sse() {
+  curl -sN -D "$T/sse_headers" -o "$T/sse" -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d "$2" "$BASE$1"
+}
+chat_body() { python3 -c 'import json,sys; print(json.dumps({"model":sys.argv[1],"stream":True,"messages":[{"role":"user","content":sys.argv[2]}]}))' "$1" "$2"; }
+msg_body() { python3 -c 'import json,sys; print(json.dumps({"model":sys.argv[1],"stream":True,"max_tokens":256,"messages":[{"role":"user","content":sys.argv[2]}]}))' "$1" "$2"; }
+rid() { grep -i '^x-odock-request-id:' "$T/sse_headers" | cut -d: -f2 | tr -d ' \r'; }
+finding() { # REQUEST_ID -> findings JSON of that ledger event
+  wait_events 1 "WHERE request_id='$1'" && events findings "WHERE request_id='$1'"
+}
+
+# --- masking across chunks ---
+r=$(client stream gpt "$MAILTXT")
+eq "OpenAI stream: e-mail split across chunks is masked" "$(echo "$r" | jget text)" "$WANT"
+check "OpenAI stream: role chunk, then the text, ends with stop" test "$(echo "$r" | jget chunks)" -ge 2 -a "$(echo "$r" | jget finish)" = stop
+RID=$(echo "$r" | jget request_id)
+check "the prompt reached the upstream unmasked (the rule is output-only)" grep -q 'jane.roe@example.org' "$FAKE_LOG"
+sse /v1/chat/completions "$(chat_body gpt "$MAILTXT")"
+check "raw SSE: no piece of the address reached the client" bash -c "! grep -qE 'jane|roe@|example\\.|\\.org' '$T/sse'"
+check "raw SSE: ends with [DONE]" bash -c "tail -c 20 '$T/sse' | grep -q 'data: \\[DONE\\]'"
+check "ledger: the streamed finding is recorded" grep -q '"rule:email_out":1' <<<"$(finding "$RID")"
+f=$(finding "$(rid)")
+check "ledger: built-in detectors flag streamed output too ($f)" grep -q '"email":2' <<<"$f"
+
+r=$(client anthropic-stream claude "$MAILTXT")
+eq "Anthropic passthrough stream: masked" "$(echo "$r" | jget text)" "$WANT"
+sse /v1/messages "$(msg_body claude "$MAILTXT")"
+check "Anthropic passthrough raw: no piece of the address" bash -c "! grep -qE 'jane|roe@|example\\.|\\.org' '$T/sse'"
+check "Anthropic passthrough raw: ends with message_stop" bash -c "tail -3 '$T/sse' | grep -q message_stop"
+check "ledger: passthrough finding" grep -q '"rule:email_out":1' <<<"$(finding "$(rid)")"
+
+r=$(client anthropic-stream gpt "$MAILTXT")
+eq "Anthropic SDK -> OpenAI upstream stream: masked" "$(echo "$r" | jget text),$(echo "$r" | jget stop_reason)" "$WANT,end_turn"
+
+r=$(client stream mock/echo "$MAILTXT")
+eq "mock stream: masked" "$(echo "$r" | jget text)" "write to [EMAIL_OUT_1] today please"
+
+LONG=$(python3 -c 'print(" ".join(f"word{i:03d}" for i in range(200)) + " mail jane.roe@example.org end")')
+r=$(client stream gpt "$LONG")
+eq "long stream: text intact apart from the mask" "$(echo "$r" | jget text)" "echo: ${LONG/jane.roe@example.org/[EMAIL_OUT_1]}"
+check "long stream: text is released before the end ($(echo "$r" | jget chunks) chunks)" test "$(echo "$r" | jget chunks)" -ge 10
+
+# --- blocks ---
+sse /v1/chat/completions "$(chat_body gpt "tell me about project falcon now")"
+check "OpenAI stream block: error event with the reason" grep -q '"code":"guardrail_rule"' "$T/sse"
+check "OpenAI stream block: no [DONE], nothing of the value" bash -c "! grep -qiE '\\[DONE\\]|project|lcon now' '$T/sse'"
+B=$(rid)
+check "ledger: blocked stream is one denied event, 403 guardrail_rule" wait_events 1 "WHERE request_id='$B' AND status='denied' AND reason='guardrail_rule' AND http_status=403"
+check "ledger: blocked stream has its finding" grep -q '"rule:falcon":1' <<<"$(finding "$B")"
+
+sse /v1/chat/completions "$(chat_body gpt "$LONG and then project falcon")"
+check "block after text went out: the text before it, then the error" bash -c "grep -q 'word001' '$T/sse' && grep -q '\"code\":\"guardrail_rule\"' '$T/sse'"
+check "block after text went out: no [DONE], nothing of the value" bash -c "! grep -qiE '\\[DONE\\]|project|then p' '$T/sse'"
+sse /v1/messages "$(msg_body claude "tell me about project falcon now")"
+check "Anthropic passthrough block: error event" bash -c "grep -q '^event: error' '$T/sse' && grep -q permission_error '$T/sse'"
+check "Anthropic passthrough block: no message_stop, nothing of the value" bash -c "! grep -qiE 'message_stop|project|lcon now' '$T/sse'"
+sse /v1/messages "$(msg_body gpt "tell me about project falcon now")"
+check "Anthropic translation block: error event, no message_stop" bash -c "grep -q '^event: error' '$T/sse' && ! grep -qiE 'message_stop|project|lcon now' '$T/sse'"
+
+b=$(post /v1/chat/completions "$KEY" '{"model":"gpt","messages":[{"role":"user","content":"'"$MAILTXT"'"}]}')
+eq "non-streamed answer: masked as before" "$(status),$(echo "$b" | jget choices.0.message.content)" "200,$WANT"
+
+# --- time to first byte: the role chunk is not held ---
+curl -sN -o "$T/drip" -w '%{time_starttransfer} %{time_total}\n' -H "Authorization: Bearer $KEY" \
+  -H 'content-type: application/json' -d "$(chat_body gpt-drip "$MAILTXT")" "$BASE/v1/chat/completions" >"$T/times"
+read -r ttfb total <"$T/times"
+check "drip stream: first byte at $ttfb s of $total s" python3 -c "import sys; t, T = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if T > 0.6 and t < T / 2 else 1)" "$ttfb" "$total"
+check "drip stream: masked too" bash -c "grep -q 'EMAIL_OUT_1' '$T/drip' && ! grep -q 'roe@' '$T/drip'"
+
+stop_serve
+check "ledger: one event per request" test "$(events 'count(*)')" -eq 13
