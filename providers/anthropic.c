@@ -45,43 +45,21 @@ static cJSON *text_block(const char *text)
 
 /* OpenAI content (string or parts) -> blocks appended to arr. Empty text is
  * skipped: Anthropic rejects empty text blocks. */
+static cJSON *image_block(const char *url, char **err)
+{
+    cJSON *src = image_source(url, err);
+    if (!src) return NULL;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "image");
+    cJSON_AddItemToObject(b, "source", src);
+    return b;
+}
+
+static const prov_content_ops CONTENT_OPS = {"anthropic", text_block, image_block};
+
 static int content_blocks(const cJSON *content, cJSON *arr, char **err)
 {
-    if (cJSON_IsString(content)) {
-        if (*content->valuestring) cJSON_AddItemToArray(arr, text_block(content->valuestring));
-        return 0;
-    }
-    if (!content || cJSON_IsNull(content)) return 0;
-    if (!cJSON_IsArray(content)) {
-        prov_set_err(err, "message content must be a string or an array of parts");
-        return -1;
-    }
-    const cJSON *part;
-    cJSON_ArrayForEach(part, content) {
-        const char *type = prov_jstr(part, "type");
-        if (od_str_eq(type, "text")) {
-            const char *t = prov_jstr(part, "text");
-            if (t && *t) cJSON_AddItemToArray(arr, text_block(t));
-        } else if (od_str_eq(type, "image_url")) {
-            const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-            const char *url = cJSON_IsString(iu) ? iu->valuestring : prov_jstr(iu, "url");
-            if (!url) {
-                prov_set_err(err, "image_url part without a url");
-                return -1;
-            }
-            cJSON *src = image_source(url, err);
-            if (!src) return -1;
-            cJSON *b = cJSON_CreateObject();
-            cJSON_AddStringToObject(b, "type", "image");
-            cJSON_AddItemToObject(b, "source", src);
-            cJSON_AddItemToArray(arr, b);
-        } else {
-            prov_set_err(err, "content part type '%s' is not supported by anthropic",
-                         type ? type : "?");
-            return -1;
-        }
-    }
-    return 0;
+    return prov_content_items(content, arr, &CONTENT_OPS, err);
 }
 
 /* One OpenAI message -> appended to msgs (system text goes to sys). */

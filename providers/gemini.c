@@ -56,56 +56,34 @@ static const char *mime_from_url(const char *url)
     return "image/jpeg";
 }
 
+static cJSON *image_part(const char *url, char **err)
+{
+    cJSON *p = cJSON_CreateObject();
+    if (strncmp(url, "data:", 5) == 0) {
+        const char *semi = strchr(url, ';'), *comma = strchr(url, ',');
+        if (!semi || !comma || semi > comma || strncmp(semi, ";base64,", 8) != 0) {
+            cJSON_Delete(p);
+            prov_set_err(err, "image data URLs must be base64 encoded");
+            return NULL;
+        }
+        char *mime = od_strndup(url + 5, (size_t)(semi - url - 5));
+        cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
+        cJSON_AddStringToObject(d, "mimeType", mime);
+        cJSON_AddStringToObject(d, "data", comma + 1);
+        free(mime);
+    } else {
+        cJSON *d = cJSON_AddObjectToObject(p, "fileData");
+        cJSON_AddStringToObject(d, "mimeType", mime_from_url(url));
+        cJSON_AddStringToObject(d, "fileUri", url);
+    }
+    return p;
+}
+
+static const prov_content_ops CONTENT_OPS = {"gemini", text_part, image_part};
+
 static int content_parts(const cJSON *content, cJSON *parts, char **err)
 {
-    if (cJSON_IsString(content)) {
-        if (*content->valuestring) cJSON_AddItemToArray(parts, text_part(content->valuestring));
-        return 0;
-    }
-    if (!content || cJSON_IsNull(content)) return 0;
-    if (!cJSON_IsArray(content)) {
-        prov_set_err(err, "message content must be a string or an array of parts");
-        return -1;
-    }
-    const cJSON *part;
-    cJSON_ArrayForEach(part, content) {
-        const char *type = prov_jstr(part, "type");
-        if (od_str_eq(type, "text")) {
-            const char *t = prov_jstr(part, "text");
-            if (t && *t) cJSON_AddItemToArray(parts, text_part(t));
-        } else if (od_str_eq(type, "image_url")) {
-            const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
-            const char *url = cJSON_IsString(iu) ? iu->valuestring : prov_jstr(iu, "url");
-            if (!url) {
-                prov_set_err(err, "image_url part without a url");
-                return -1;
-            }
-            cJSON *p = cJSON_CreateObject();
-            if (strncmp(url, "data:", 5) == 0) {
-                const char *semi = strchr(url, ';'), *comma = strchr(url, ',');
-                if (!semi || !comma || semi > comma || strncmp(semi, ";base64,", 8) != 0) {
-                    cJSON_Delete(p);
-                    prov_set_err(err, "image data URLs must be base64 encoded");
-                    return -1;
-                }
-                char *mime = od_strndup(url + 5, (size_t)(semi - url - 5));
-                cJSON *d = cJSON_AddObjectToObject(p, "inlineData");
-                cJSON_AddStringToObject(d, "mimeType", mime);
-                cJSON_AddStringToObject(d, "data", comma + 1);
-                free(mime);
-            } else {
-                cJSON *d = cJSON_AddObjectToObject(p, "fileData");
-                cJSON_AddStringToObject(d, "mimeType", mime_from_url(url));
-                cJSON_AddStringToObject(d, "fileUri", url);
-            }
-            cJSON_AddItemToArray(parts, p);
-        } else {
-            prov_set_err(err, "content part type '%s' is not supported by gemini",
-                         type ? type : "?");
-            return -1;
-        }
-    }
-    return 0;
+    return prov_content_items(content, parts, &CONTENT_OPS, err);
 }
 
 /* The function name a tool message answers: Gemini wants the name, OpenAI

@@ -416,3 +416,38 @@ void prov_push_turn(cJSON *list, const char *role, const char *field, cJSON *ite
     cJSON_AddItemToObject(turn, field, items);
     cJSON_AddItemToArray(list, turn);
 }
+
+int prov_content_items(const cJSON *content, cJSON *out, const prov_content_ops *ops, char **err)
+{
+    if (cJSON_IsString(content)) {
+        if (*content->valuestring) cJSON_AddItemToArray(out, ops->text(content->valuestring));
+        return 0;
+    }
+    if (!content || cJSON_IsNull(content)) return 0;
+    if (!cJSON_IsArray(content)) {
+        prov_set_err(err, "message content must be a string or an array of parts");
+        return -1;
+    }
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content) {
+        const char *type = prov_jstr(part, "type");
+        if (od_str_eq(type, "text")) {
+            const char *t = prov_jstr(part, "text");
+            if (t && *t) cJSON_AddItemToArray(out, ops->text(t));
+        } else if (od_str_eq(type, "image_url")) {
+            const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+            const char *url = cJSON_IsString(iu) ? iu->valuestring : prov_jstr(iu, "url");
+            if (!url) {
+                prov_set_err(err, "image_url part without a url");
+                return -1;
+            }
+            cJSON *item = ops->image(url, err);
+            if (!item) return -1;
+            cJSON_AddItemToArray(out, item);
+        } else {
+            prov_set_err(err, "content part type '%s' is not supported by %s", type ? type : "?", ops->who);
+            return -1;
+        }
+    }
+    return 0;
+}

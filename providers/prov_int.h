@@ -38,6 +38,17 @@ const char *prov_jstr(const cJSON *o, const char *key);     /* string member or 
  * merging into the last turn when it has the same role: Anthropic and Gemini
  * both want alternating turns. Empty items are dropped. */
 void prov_push_turn(cJSON *list, const char *role, const char *field, cJSON *items);
+
+/* OpenAI message content (a string, or text and image_url parts) -> the
+ * provider's items, appended to out: ops->text for each non-empty text,
+ * ops->image for each image URL (NULL with *err set refuses it). Other part
+ * types are refused naming ops->who. 0 ok, -1 with *err. */
+typedef struct prov_content_ops {
+    const char *who;
+    cJSON *(*text)(const char *text);
+    cJSON *(*image)(const char *url, char **err);
+} prov_content_ops;
+int prov_content_items(const cJSON *content, cJSON *out, const prov_content_ops *ops, char **err);
 int64_t prov_jint(const cJSON *o, const char *key);         /* number member or 0 */
 int prov_jhas_num(const cJSON *o, const char *key);
 void prov_set_body(prov_http *h, const cJSON *body);
