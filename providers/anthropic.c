@@ -379,27 +379,10 @@ static cJSON *anth_chat_response(const char *model, const char *body, size_t len
     }
     read_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
 
-    cJSON *r = cJSON_CreateObject();
     const char *id = prov_jstr(j, "id");
-    cJSON_AddStringToObject(r, "id", id ? id : "msg");
-    cJSON_AddStringToObject(r, "object", "chat.completion");
-    cJSON_AddNumberToObject(r, "created", (double)prov_now_s());
-    cJSON_AddStringToObject(r, "model", prov_jstr(j, "model") ? prov_jstr(j, "model") : model);
-    cJSON *ch = cJSON_CreateObject();
-    cJSON_AddNumberToObject(ch, "index", 0);
-    cJSON *msg = cJSON_AddObjectToObject(ch, "message");
-    cJSON_AddStringToObject(msg, "role", "assistant");
-    if (text.len || cJSON_GetArraySize(calls) == 0)
-        cJSON_AddStringToObject(msg, "content", text.p ? text.p : "");
-    else
-        cJSON_AddNullToObject(msg, "content");
-    if (cJSON_GetArraySize(calls) > 0) cJSON_AddItemToObject(msg, "tool_calls", calls);
-    else cJSON_Delete(calls);
-    cJSON_AddNullToObject(ch, "logprobs");
-    const char *fr = finish_reason(prov_jstr(j, "stop_reason"));
-    cJSON_AddStringToObject(ch, "finish_reason", fr ? fr : "stop");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "choices"), ch);
-    cJSON_AddItemToObject(r, "usage", prov_usage_json(u));
+    const char *m = prov_jstr(j, "model");
+    cJSON *r = prov_completion(id ? id : "msg", m ? m : model, &text, calls,
+                               finish_reason(prov_jstr(j, "stop_reason")), u);
     od_buf_free(&text);
     cJSON_Delete(j);
     return r;

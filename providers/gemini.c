@@ -374,29 +374,13 @@ static cJSON *gem_chat_response(const char *model, const char *body, size_t len,
     candidate_parts(cand, &text, calls, &ntools, 0);
     read_usage(cJSON_GetObjectItemCaseSensitive(j, "usageMetadata"), u);
 
-    cJSON *r = cJSON_CreateObject();
     const char *rid = prov_jstr(j, "responseId");
     char *id = rid ? od_strdup(rid) : prov_make_id("chatcmpl-");
-    cJSON_AddStringToObject(r, "id", id);
-    free(id);
-    cJSON_AddStringToObject(r, "object", "chat.completion");
-    cJSON_AddNumberToObject(r, "created", (double)prov_now_s());
     const char *mv = prov_jstr(j, "modelVersion");
-    cJSON_AddStringToObject(r, "model", mv ? mv : model);
-    cJSON *ch = cJSON_CreateObject();
-    cJSON_AddNumberToObject(ch, "index", 0);
-    cJSON *msg = cJSON_AddObjectToObject(ch, "message");
-    cJSON_AddStringToObject(msg, "role", "assistant");
-    if (text.len || !ntools) cJSON_AddStringToObject(msg, "content", text.p ? text.p : "");
-    else cJSON_AddNullToObject(msg, "content");
-    if (ntools) cJSON_AddItemToObject(msg, "tool_calls", calls);
-    else cJSON_Delete(calls);
-    cJSON_AddNullToObject(ch, "logprobs");
     const char *fr = cand ? finish_reason(prov_jstr(cand, "finishReason"), ntools > 0)
                           : "content_filter"; /* prompt blocked: no candidate */
-    cJSON_AddStringToObject(ch, "finish_reason", fr ? fr : "stop");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "choices"), ch);
-    cJSON_AddItemToObject(r, "usage", prov_usage_json(u));
+    cJSON *r = prov_completion(id, mv ? mv : model, &text, calls, fr, u);
+    free(id);
     od_buf_free(&text);
     cJSON_Delete(j);
     return r;

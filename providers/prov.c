@@ -451,3 +451,27 @@ int prov_content_items(const cJSON *content, cJSON *out, const prov_content_ops 
     }
     return 0;
 }
+
+cJSON *prov_completion(const char *id, const char *model, const od_buf *text, cJSON *calls,
+                       const char *finish, const prov_usage *u)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "id", id);
+    cJSON_AddStringToObject(r, "object", "chat.completion");
+    cJSON_AddNumberToObject(r, "created", (double)prov_now_s());
+    cJSON_AddStringToObject(r, "model", model);
+    cJSON *ch = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ch, "index", 0);
+    cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    int ncalls = cJSON_GetArraySize(calls);
+    if (text->len || !ncalls) cJSON_AddStringToObject(msg, "content", text->p ? text->p : "");
+    else cJSON_AddNullToObject(msg, "content");
+    if (ncalls) cJSON_AddItemToObject(msg, "tool_calls", calls);
+    else cJSON_Delete(calls);
+    cJSON_AddNullToObject(ch, "logprobs");
+    cJSON_AddStringToObject(ch, "finish_reason", finish ? finish : "stop");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "choices"), ch);
+    cJSON_AddItemToObject(r, "usage", prov_usage_json(u));
+    return r;
+}

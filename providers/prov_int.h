@@ -43,6 +43,12 @@ void prov_push_turn(cJSON *list, const char *role, const char *field, cJSON *ite
  * provider's items, appended to out: ops->text for each non-empty text,
  * ops->image for each image URL (NULL with *err set refuses it). Other part
  * types are refused naming ops->who. 0 ok, -1 with *err. */
+/* An OpenAI chat.completion with one choice: text (content is null when
+ * there is none and there are tool calls), calls (taken; empty: none),
+ * finish (NULL: "stop") and usage. */
+cJSON *prov_completion(const char *id, const char *model, const od_buf *text, cJSON *calls,
+                       const char *finish, const prov_usage *u);
+
 typedef struct prov_content_ops {
     const char *who;
     cJSON *(*text)(const char *text);
