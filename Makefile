@@ -4,7 +4,7 @@
 CC      ?= cc
 PKGS    := libcjson libcurl libwebsockets sqlite3 libpcre2-8
 DEB_PKGS := build-essential pkg-config libcjson-dev libcurl4-openssl-dev libwebsockets-dev \
-            libsqlite3-dev libpcre2-dev libcmocka-dev sqlite3 jq
+            libsqlite3-dev libpcre2-dev libcmocka-dev sqlite3 jq curl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null)

@@ -10,7 +10,7 @@ for a in "$@"; do
 done
 missing=()
 for m in "${mods[@]}"; do pkg-config --exists "$m" 2>/dev/null || missing+=("$m"); done
-for c in sqlite3 jq; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+for c in sqlite3 jq curl; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "deps: missing ${missing[*]}; installing Debian packages" >&2
 sudo=""
