@@ -171,24 +171,43 @@ static int is_int(const cJSON *v)
     return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble;
 }
 
-/* Returns NULL when fine, else writes "field: problem" into msg. */
-static const char *validate_chat(const cJSON *b, char *msg, size_t n)
+/* Field name of b must be absent or null (unless required), or of one of
+ * the JSON types in mask (cJSON type bits). NULL when fine, else writes
+ * "name: expected <what>" into msg and returns it. */
+static const char *want(const cJSON *b, const char *name, int mask, int required, const char *what, char *msg,
+                        size_t n)
 {
-    const cJSON *v;
-    v = cJSON_GetObjectItemCaseSensitive(b, "model");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, name);
+    if (!v || cJSON_IsNull(v) ? !required : (v->type & 0xFF & mask) != 0) return NULL;
+    snprintf(msg, n, "%s: expected %s", name, what);
+    return msg;
+}
+
+/* "model" (a non-empty string) and a non-empty list field: every endpoint's. */
+static const char *want_model_and_list(const cJSON *b, const char *list, int mask, const char *what, char *msg,
+                                       size_t n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
     if (!cJSON_IsString(v) || !v->valuestring[0]) {
         snprintf(msg, n, "model: expected a string");
         return msg;
     }
-    v = cJSON_GetObjectItemCaseSensitive(b, "messages");
-    if (!cJSON_IsArray(v)) {
-        snprintf(msg, n, "messages: expected an array");
+    if (want(b, list, mask, 1, what, msg, n)) return msg;
+    v = cJSON_GetObjectItemCaseSensitive(b, list);
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) {
+        snprintf(msg, n, "%s: expected at least one item", list);
         return msg;
     }
-    if (cJSON_GetArraySize(v) == 0) {
-        snprintf(msg, n, "messages: expected at least one message");
-        return msg;
-    }
+    return NULL;
+}
+
+#define J_BOOL (cJSON_True | cJSON_False)
+
+/* Returns NULL when fine, else writes "field: problem" into msg. */
+static const char *validate_chat(const cJSON *b, char *msg, size_t n)
+{
+    if (want_model_and_list(b, "messages", cJSON_Array, "an array", msg, n)) return msg;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "messages");
     int i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
         if (!cJSON_IsObject(m)) {
@@ -206,11 +225,7 @@ static const char *validate_chat(const cJSON *b, char *msg, size_t n)
             return msg;
         }
     }
-    v = cJSON_GetObjectItemCaseSensitive(b, "stream");
-    if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
-        snprintf(msg, n, "stream: expected a boolean");
-        return msg;
-    }
+    if (want(b, "stream", J_BOOL, 0, "a boolean", msg, n)) return msg;
     static const char *const ints[] = {"max_tokens", "max_completion_tokens", "n", "seed", NULL};
     for (int k = 0; ints[k]; k++) {
         v = cJSON_GetObjectItemCaseSensitive(b, ints[k]);
@@ -229,33 +244,13 @@ static const char *validate_chat(const cJSON *b, char *msg, size_t n)
         return msg;
     }
     static const char *const nums[] = {"temperature", "top_p", "presence_penalty", "frequency_penalty", NULL};
-    for (int k = 0; nums[k]; k++) {
-        v = cJSON_GetObjectItemCaseSensitive(b, nums[k]);
-        if (v && !cJSON_IsNull(v) && !cJSON_IsNumber(v)) {
-            snprintf(msg, n, "%s: expected a number", nums[k]);
-            return msg;
-        }
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "tools");
-    if (v && !cJSON_IsNull(v) && !cJSON_IsArray(v)) {
-        snprintf(msg, n, "tools: expected an array");
+    for (int k = 0; nums[k]; k++)
+        if (want(b, nums[k], cJSON_Number, 0, "a number", msg, n)) return msg;
+    if (want(b, "tools", cJSON_Array, 0, "an array", msg, n) ||
+        want(b, "stop", cJSON_String | cJSON_Array, 0, "a string or an array", msg, n) ||
+        want(b, "stream_options", cJSON_Object, 0, "an object", msg, n) ||
+        want(b, "response_format", cJSON_Object, 0, "an object", msg, n))
         return msg;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "stop");
-    if (v && !cJSON_IsNull(v) && !cJSON_IsString(v) && !cJSON_IsArray(v)) {
-        snprintf(msg, n, "stop: expected a string or an array");
-        return msg;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "stream_options");
-    if (v && !cJSON_IsNull(v) && !cJSON_IsObject(v)) {
-        snprintf(msg, n, "stream_options: expected an object");
-        return msg;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "response_format");
-    if (v && !cJSON_IsNull(v) && !cJSON_IsObject(v)) {
-        snprintf(msg, n, "response_format: expected an object");
-        return msg;
-    }
     return NULL;
 }
 
@@ -263,35 +258,16 @@ static const char *validate_chat(const cJSON *b, char *msg, size_t n)
  * the rest is the upstream's to judge (passthrough) or the translation's. */
 static const char *validate_messages(const cJSON *b, char *msg, size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
-    if (!cJSON_IsString(v) || !v->valuestring[0]) {
-        snprintf(msg, n, "model: expected a string");
+    if (want_model_and_list(b, "messages", cJSON_Array, "an array", msg, n) ||
+        want(b, "stream", J_BOOL, 0, "a boolean", msg, n) ||
+        want(b, "system", cJSON_String | cJSON_Array, 0, "a string or an array of blocks", msg, n))
         return msg;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "stream");
-    if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
-        snprintf(msg, n, "stream: expected a boolean");
-        return msg;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "max_tokens");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "max_tokens");
     if (v && (!is_int(v) || v->valuedouble < 1)) {
         snprintf(msg, n, "max_tokens: expected a positive integer");
         return msg;
     }
-    v = cJSON_GetObjectItemCaseSensitive(b, "system");
-    if (v && !cJSON_IsString(v) && !cJSON_IsArray(v) && !cJSON_IsNull(v)) {
-        snprintf(msg, n, "system: expected a string or an array of blocks");
-        return msg;
-    }
     v = cJSON_GetObjectItemCaseSensitive(b, "messages");
-    if (!cJSON_IsArray(v)) {
-        snprintf(msg, n, "messages: expected an array");
-        return msg;
-    }
-    if (cJSON_GetArraySize(v) == 0) {
-        snprintf(msg, n, "messages: expected at least one message");
-        return msg;
-    }
     int i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -314,21 +290,7 @@ static const char *validate_messages(const cJSON *b, char *msg, size_t n)
 
 static const char *validate_embed(const cJSON *b, char *msg, size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
-    if (!cJSON_IsString(v) || !v->valuestring[0]) {
-        snprintf(msg, n, "model: expected a string");
-        return msg;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(b, "input");
-    if (!cJSON_IsString(v) && !cJSON_IsArray(v)) {
-        snprintf(msg, n, "input: expected a string or an array");
-        return msg;
-    }
-    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) {
-        snprintf(msg, n, "input: expected at least one item");
-        return msg;
-    }
-    return NULL;
+    return want_model_and_list(b, "input", cJSON_String | cJSON_Array, "a string or an array", msg, n);
 }
 
 static int64_t embed_tokens(const cJSON *input)

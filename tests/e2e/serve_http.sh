@@ -42,6 +42,20 @@ b=$(post /v1/chat/completions "$KEY" '{"model":7,"messages":[]}')
 eq "model: expected a string" "$(echo "$b" | jget error.message)" "model: expected a string"
 b=$(post /v1/embeddings "$KEY" '{"model":"mock/echo","input":5}')
 eq "embeddings input type" "$(status),$(echo "$b" | jget error.message)" "400,input: expected a string or an array"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[]}')
+eq "empty messages: 400 naming the field" "$(status),$(echo "$b" | jget error.message)" "400,messages: expected at least one item"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","stop":5,"messages":[{"role":"user","content":"x"}]}')
+eq "stop: wrong type" "$(echo "$b" | jget error.message)" "stop: expected a string or an array"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","response_format":"json","messages":[{"role":"user","content":"x"}]}')
+eq "response_format: wrong type" "$(echo "$b" | jget error.message)" "response_format: expected an object"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","temperature":"hot","messages":[{"role":"user","content":"x"}]}')
+eq "temperature: wrong type" "$(echo "$b" | jget error.message)" "temperature: expected a number"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","stop":null,"tools":null,"messages":[{"role":"user","content":"x"}]}')
+eq "null optional fields are accepted" "$(status)" 200
+b=$(post /v1/embeddings "$KEY" '{"model":"mock/echo","input":[]}')
+eq "embeddings: empty input" "$(status),$(echo "$b" | jget error.message)" "400,input: expected at least one item"
+b=$(post /v1/messages "$KEY" '{"model":"mock/echo","max_tokens":5,"system":7,"messages":[{"role":"user","content":"x"}]}')
+eq "/v1/messages system: wrong type" "$(status),$(echo "$b" | jget error.message)" "400,system: expected a string or an array of blocks"
 b=$(post /v1/chat/completions "$KEY" '{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}')
 eq "unknown model: 404 model_not_found" "$(status),$(echo "$b" | jget error.code)" 404,model_not_found
 b=$(post /v1/chat/completions "$KEY" '{"model":"nosuchprovider/x","messages":[{"role":"user","content":"x"}]}')
@@ -56,7 +70,7 @@ eq "chunked request body: 411 (lws 4.1 cannot read it), not a hang" "$(status),$
 curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/nothing" >"$T/status"; eq "unknown path: 404" "$(status)" 404
 curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/chat/completions" >"$T/status"; eq "GET on a POST path: 405" "$(status)" 405
 check "denials are recorded (bad request, unknown model, wrong key)" wait_events 1 "WHERE reason='model_not_found'"
-eq "413 is not a model call: only the checks above are recorded" "$(events 'count(*)' "WHERE status='ok'")" 3
+eq "413 is not a model call: only the checks above are recorded" "$(events 'count(*)' "WHERE status='ok'")" 4
 
 # keep-alive: one connection for several requests, streamed ones included
 curl -sv -H "Authorization: Bearer $KEY" -d "$CHAT" "$BASE/v1/chat/completions" \
