@@ -633,14 +633,14 @@ void gw_call_respond_json(gw_call *c, cJSON *resp)
         if (cJSON_GetObjectItemCaseSensitive(out, "model"))
             cJSON_ReplaceItemInObjectCaseSensitive(out, "model", cJSON_CreateString(c->model));
     }
-    char *body = cJSON_PrintUnformatted(out);
+    od_buf_reset(&c->tmp);
+    od_json_write(&c->tmp, out);
     cJSON_Delete(out);
     if (c->conn) {
         gw_call_add_headers(c);
-        gw_conn_respond(c->conn, 200, "application/json", body, strlen(body));
+        gw_conn_respond(c->conn, 200, "application/json", c->tmp.p, c->tmp.len);
     }
-    c->r.bytes_out = (int64_t)strlen(body);
-    free(body);
+    c->r.bytes_out = (int64_t)c->tmp.len;
     gw_call_finish(c);
 }
 

@@ -11,6 +11,7 @@
 
 #include "../core/config.h"
 #include "../core/loop.h"
+#include "../core/json.h"
 #include "../core/od.h"
 #include "../policies/pol.h"
 #include "../providers/prov.h"

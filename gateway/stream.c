@@ -334,12 +334,10 @@ static void emit_chunk(gw_call *c, const cJSON *chunk)
             write_str(c, c->tmp.p, c->tmp.len);
         return;
     }
-    char *js = cJSON_PrintUnformatted(chunk);
     od_buf_reset(&c->tmp);
-    od_buf_puts(&c->tmp, "data: ");
-    od_buf_puts(&c->tmp, js);
-    od_buf_puts(&c->tmp, "\n\n");
-    free(js);
+    od_buf_put(&c->tmp, "data: ", 6);
+    od_json_write(&c->tmp, chunk);
+    od_buf_put(&c->tmp, "\n\n", 2);
     write_str(c, c->tmp.p, c->tmp.len);
 }
 

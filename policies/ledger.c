@@ -196,7 +196,31 @@ fail:
 
 void ldg_close(sqlite3 *db)
 {
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(db, NULL))) sqlite3_finalize(st); /* the cached ones */
     sqlite3_close(db);
+}
+
+/* A statement prepared once per connection and kept: the writer re-prepared
+ * its batch statements on every commit, ~80,000 instructions each time.
+ * Found again by its SQL text (a connection holds a handful); ldg_close
+ * finalizes them. The caller resets it after use. */
+static sqlite3_stmt *ldg_cached(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    for (st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+        const char *t = sqlite3_sql(st);
+        if (t && !strcmp(t, sql)) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
 }
 
 /* ---- names ---- */
@@ -497,17 +521,16 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 
 int ldg_spend_apply(sqlite3 *db, const char *owner, const ldg_spend *ops, int n)
 {
-    sqlite3_stmt *b = NULL, *l = NULL, *d = NULL;
-    int rc = -1;
     /* MAX(0, ...): a lease reaped while its owner stalled must not go negative */
-    if (sqlite3_prepare_v2(db, "UPDATE budgets SET spent_micros = spent_micros + ?1, "
-                               "held_micros = MAX(0, held_micros + ?2) WHERE id = ?3", -1, &b, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT INTO leases(owner, budget_id, micros, expires_ms) VALUES(?1, ?2, MAX(0, ?3), ?4) "
-                               "ON CONFLICT(owner, budget_id) DO UPDATE SET micros = MAX(0, micros + ?3), "
-                               "expires_ms = MAX(expires_ms, ?4)", -1, &l, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM leases WHERE owner = ?1 AND budget_id = ?2 AND micros = 0", -1, &d,
-                           NULL) != SQLITE_OK)
-        goto out;
+    sqlite3_stmt *b = ldg_cached(db, "UPDATE budgets SET spent_micros = spent_micros + ?1, "
+                                     "held_micros = MAX(0, held_micros + ?2) WHERE id = ?3");
+    sqlite3_stmt *l = ldg_cached(db, "INSERT INTO leases(owner, budget_id, micros, expires_ms) "
+                                     "VALUES(?1, ?2, MAX(0, ?3), ?4) "
+                                     "ON CONFLICT(owner, budget_id) DO UPDATE SET micros = MAX(0, micros + ?3), "
+                                     "expires_ms = MAX(expires_ms, ?4)");
+    sqlite3_stmt *d = ldg_cached(db, "DELETE FROM leases WHERE owner = ?1 AND budget_id = ?2 AND micros = 0");
+    int rc = -1;
+    if (!b || !l || !d) goto out;
     for (int i = 0; i < n; i++) {
         const ldg_spend *o = &ops[i];
         sqlite3_bind_int64(b, 1, o->spent);
@@ -528,9 +551,9 @@ int ldg_spend_apply(sqlite3 *db, const char *owner, const ldg_spend *ops, int n)
     }
     rc = 0;
 out:
-    sqlite3_finalize(b);
-    sqlite3_finalize(l);
-    sqlite3_finalize(d);
+    if (b) sqlite3_reset(b);
+    if (l) sqlite3_reset(l);
+    if (d) sqlite3_reset(d);
     return rc;
 }
 
@@ -540,12 +563,11 @@ int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner,
     sqlite3_stmt *st = NULL;
     if (ldg_begin(db) != 0) goto fail;
     if (nops && ldg_spend_apply(db, owner, ops, nops) != 0) goto fail;
-    if (sqlite3_prepare_v2(db,
-            "INSERT INTO events(ts_ms, request_id, key_id, team, user, kind, target, provider, model, "
-            "status, http_status, reason, prompt_tokens, completion_tokens, cached_tokens, cost_micros, "
-            "latency_us, ttft_us, attempts, bytes_in, bytes_out, findings) "
-            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
-        goto fail;
+    st = ldg_cached(db, "INSERT INTO events(ts_ms, request_id, key_id, team, user, kind, target, provider, model, "
+                        "status, http_status, reason, prompt_tokens, completion_tokens, cached_tokens, cost_micros, "
+                        "latency_us, ttft_us, attempts, bytes_in, bytes_out, findings) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    if (!st) goto fail;
     for (int i = 0; i < n; i++) {
         const ldg_event *e = &ev[i];
         sqlite3_bind_int64(st, 1, e->ts_ms);
@@ -574,15 +596,11 @@ int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner,
         if (sqlite3_step(st) != SQLITE_DONE) goto fail;
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
-    if (ldg_commit(db) != 0) {
-        st = NULL;
-        goto fail;
-    }
+    if (ldg_commit(db) != 0) goto fail;
     return 0;
 fail:
     if (err) *err = od_strdup(sqlite3_errmsg(db));
-    sqlite3_finalize(st);
+    if (st) sqlite3_reset(st);
     ldg_rollback(db);
     return -1;
 }

@@ -58,6 +58,7 @@ typedef struct pol_writer {
     const char *owner;       /* lease owner of this process */
     int busy;                /* a batch is being written */
     int stop;
+    int flush;               /* write what waits now */
     sqlite3 *db;
     int64_t written, dropped, queued;
 } pol_writer;

@@ -52,20 +52,18 @@ static int chat_request(flavour f, const od_provider_cfg *p, const char *model,
     }
     out->url = build_url(f, p, model, "chat/completions", err);
     if (!out->url) return -1;
-    cJSON *body = cJSON_Duplicate(req, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(body, "model");
-    cJSON_DeleteItemFromObjectCaseSensitive(body, "stream");
-    cJSON_DeleteItemFromObjectCaseSensitive(body, "stream_options");
-    cJSON_AddStringToObject(body, "model", model);
-    if (stream) {
-        cJSON_AddTrueToObject(body, "stream");
-        /* always ask for usage: settling needs it; the gateway strips the
-         * usage chunk again when its client did not ask */
-        cJSON *so = cJSON_AddObjectToObject(body, "stream_options");
-        cJSON_AddTrueToObject(so, "include_usage");
-    }
-    prov_set_body(out, body);
-    cJSON_Delete(body);
+    /* the client's body as it is, with model and the stream fields ours:
+     * written straight out, no copy of the tree */
+    static const char *const ours[] = {"model", "stream", "stream_options", NULL};
+    od_buf extra = {0};
+    od_buf_puts(&extra, "\"model\":");
+    od_json_string(&extra, model);
+    /* always ask for usage: settling needs it; the gateway strips the
+     * usage chunk again when its client did not ask */
+    if (stream) od_buf_puts(&extra, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    od_buf_reset(&out->body);
+    od_json_write_object(&out->body, req, ours, extra.p);
+    od_buf_free(&extra);
     prov_base_headers(out, stream);
     auth_headers(f, p, out);
     prov_config_headers(out, p);

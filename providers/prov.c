@@ -80,10 +80,8 @@ void prov_config_headers(prov_http *h, const od_provider_cfg *p)
 
 void prov_set_body(prov_http *h, const cJSON *body)
 {
-    char *s = cJSON_PrintUnformatted(body);
     od_buf_reset(&h->body);
-    if (s) od_buf_puts(&h->body, s);
-    cJSON_free(s);
+    od_json_write(&h->body, body);
 }
 
 char *prov_base(const od_provider_cfg *p, const char *def, char **err)

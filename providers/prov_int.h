@@ -4,6 +4,7 @@
 #define PROV_INT_H
 
 #include "prov.h"
+#include "../core/json.h"
 
 #define PROV_ERR_MAX 300 /* upstream error messages are cut to this */
 #define PROV_ANTHROPIC_VERSION "2023-06-01"

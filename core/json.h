@@ -1,0 +1,23 @@
+/* core/json.h — compact JSON output of cJSON trees into an od_buf. */
+#ifndef OD_JSON_H
+#define OD_JSON_H
+
+#include <cjson/cJSON.h>
+#include "od.h"
+
+/* Appends j, compact (as cJSON_PrintUnformatted would, numbers aside:
+ * integral ones print without exponent). NULL prints null. */
+void od_json_write(od_buf *b, const cJSON *j);
+
+/* Appends the object obj without its top-level members named in skip (a
+ * NULL-terminated list, may be NULL), with extra (already-encoded members,
+ * `"a":1,"b":2`, or NULL) first. obj NULL writes just extra. */
+void od_json_write_object(od_buf *b, const cJSON *obj, const char *const *skip, const char *extra);
+
+/* Appends s as a JSON string (NULL as ""). */
+void od_json_string(od_buf *b, const char *s);
+
+/* A new string (free()), never NULL: the drop-in for cJSON_PrintUnformatted. */
+char *od_json_print(const cJSON *j);
+
+#endif
