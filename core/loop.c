@@ -34,6 +34,10 @@ enum { K_SOCK = 1, K_FD = 2 };
 
 typedef struct csock csock;
 
+/* curl_easy_init/cleanup per transfer was ~3 % of a relayed call; a reset
+ * handle is reused instead (connections live in the multi either way) */
+#define EASY_SPARE 64
+
 struct od_loop {
     struct lws_context *ctx;
     struct lws_vhost *vh;
@@ -53,6 +57,8 @@ struct od_loop {
     int nparked;
     od_fd *fds;                       /* all live fd watchers (teardown) */
     int curl_inited;
+    CURL *spare[EASY_SPARE];          /* finished easy handles, reset, for the next transfers */
+    int nspare;
 };
 
 /* a socket curl asked us to watch; owned by curl's assignment */
@@ -499,7 +505,12 @@ static void http_free(od_http *h)
     if (h->prev) h->prev->next = h->next;
     else l->live = h->next;
     if (h->next) h->next->prev = h->prev;
-    curl_easy_cleanup(h->easy);
+    if (l->nspare < EASY_SPARE && !l->destroying) {
+        curl_easy_reset(h->easy);
+        l->spare[l->nspare++] = h->easy;
+    } else {
+        curl_easy_cleanup(h->easy);
+    }
     curl_slist_free_all(h->hdrs);
     od_buf_free(&h->hbuf);
     free(h);
@@ -760,7 +771,7 @@ od_http *od_http_start(od_loop *l, const od_http_req *req, const od_http_cbs *cb
     if (cbs)
         h->cbs = *cbs;
     h->ud = ud;
-    h->easy = curl_easy_init();
+    h->easy = l->nspare ? l->spare[--l->nspare] : curl_easy_init();
     if (!h->easy) {
         free(h);
         return NULL;
@@ -1000,6 +1011,7 @@ void od_loop_free(od_loop *l)
         http_free(h);
     }
     l->pending = NULL;
+    while (l->nspare) curl_easy_cleanup(l->spare[--l->nspare]);
     if (l->multi)
         curl_multi_cleanup(l->multi); /* may REMOVE cached sockets via sock_cb */
     l->multi = NULL;
