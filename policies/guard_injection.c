@@ -25,6 +25,9 @@
 #include "../core/od.h"
 #include "guard_fold.h"
 #include "guard_int.h"
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline on x86-64; a scalar fallback otherwise */
+#endif
 
 /* ------------------------------------------------------------ categories */
 
@@ -659,79 +662,184 @@ static inline void slow_add(inj *st, unsigned char c, size_t at, unsigned fl, in
     st->wobf |= obf;
 }
 
+/* Classes of 64 bytes as bit masks (bit k: s[k]), so the hot loop below
+ * cuts words with ctz and carries instead of a branch per byte. */
+typedef struct m64 {
+    uint64_t alpha, digit, hi, sent;
+} m64;
+
+#if defined(__SSE2__)
+/* bytes of v in [lo, lo + span) (unsigned), as a 16-bit mask */
+static inline unsigned in_range(__m128i v, unsigned char lo, unsigned char span)
+{
+    __m128i t = _mm_sub_epi8(v, _mm_set1_epi8((char)lo));
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8((char)(span - 1))), t));
+}
+
+static inline void mask64(const unsigned char *s, m64 *m)
+{
+    memset(m, 0, sizeof *m);
+    for (int c = 0; c < 4; c++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + 16 * c));
+        __m128i e = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('!')), _mm_cmpeq_epi8(v, _mm_set1_epi8('?'))));
+        e = _mm_or_si128(e, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
+        unsigned sh = 16u * (unsigned)c;
+        m->alpha |= (uint64_t)in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26) << sh;
+        m->digit |= (uint64_t)in_range(v, '0', 10) << sh;
+        m->hi |= (uint64_t)(unsigned)_mm_movemask_epi8(v) << sh;
+        m->sent |= (uint64_t)(unsigned)_mm_movemask_epi8(e) << sh;
+    }
+}
+#else
+static inline void mask64(const unsigned char *s, m64 *m)
+{
+    memset(m, 0, sizeof *m);
+    for (unsigned k = 0; k < 64; k++) {
+        unsigned c = gr_cls[s[k]];
+        uint64_t b = 1ull << k;
+        m->alpha |= c & GR_C_ALPHA ? b : 0;
+        m->digit |= c & GR_C_DIGIT ? b : 0;
+        m->hi |= c & GR_C_HI ? b : 0;
+        m->sent |= c & GR_C_SENT ? b : 0;
+    }
+}
+#endif
+
+/* A 16-letter word with both cases may be base64: classify decides. */
+static int mixed_case(const unsigned char *w, size_t n)
+{
+    int u = 0, l = 0;
+    for (size_t k = 0; k < n; k++) {
+        u |= gr_isupper(w[k]);
+        l |= gr_islower(w[k]);
+    }
+    return u && l;
+}
+
+/* Categories of the ASCII word p[0, len), 1 <= len <= VMAX, read as two
+ * little words straight from the text (p has VMAX readable bytes; byte
+ * stores re-read as words would stall). */
+static inline uint64_t word_cats(const gr_vocab *v, const unsigned char *p, unsigned len)
+{
+    /* keep[len]: the bytes of a word of len bytes in its two little words */
+    static const uint64_t keep_a[VMAX + 1] = {
+        0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFF, 0xFFFFFFFFFFFF, 0xFFFFFFFFFFFFFF,
+        ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull};
+    static const uint64_t keep_b[VMAX + 1] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFF, 0xFFFFFFFFFFFF,
+        0xFFFFFFFFFFFFFF, ~0ull};
+    const uint64_t lo = 0x2020202020202020ull; /* ASCII letters: |0x20 lowers */
+    uint64_t wa, wb;
+    memcpy(&wa, p, 8);
+    memcpy(&wb, p + 8, 8);
+    return vlookup_ab(v, (wa | lo) & keep_a[len], (wb | lo) & keep_b[len], len);
+}
+
 /* The hot loop, for plain ASCII prose: separators and ordinary words
  * (2..16 letters), with the word counters in locals so they stay in
- * registers. Returns at the first byte it leaves to run_text: non-ASCII,
- * or a word that needs classify (digits, one letter, long, base64). */
+ * registers. The text is classified 64 bytes at a time into bit masks;
+ * words are cut with ctz, and what each word needs to know (is it plain
+ * letters, a sentence end before it) is computed for the whole window at
+ * once with carries: adding a run's own bits to it carries to the bit
+ * after the run. Returns at the first byte it leaves to run_text:
+ * non-ASCII, or a word that needs classify (digits with letters, one
+ * letter, long, base64). */
 static size_t fast_ascii(inj *st, const unsigned char *s, size_t n, size_t i)
 {
     if (st->wlen || st->rlen) return i;
     const gr_vocab *v = st->v;
     uint32_t pos = st->pos;
-    int nh = st->nh, brk = st->brk;
+    int nh = st->nh;
+    unsigned brk = (unsigned)st->brk;
     uint64_t seen = st->seen;
+    /* the last windows, zero-padded (zero: a separator): a word is read
+     * as 16 bytes wherever it starts */
+    unsigned char tail[64 + VMAX];
     while (i < n) {
-        unsigned k = gr_cls[s[i]];
-        if (!(k & GR_C_ALNUM)) {
-            if (k & GR_C_HI) break;
-            brk |= (k & GR_C_SENT) != 0;
-            i++;
-            continue;
+        const unsigned char *w = s + i;
+        unsigned valid = 64; /* bytes of the window that are text */
+        if (n - i < 64 + VMAX) {
+            valid = n - i < 64 ? (unsigned)(n - i) : 64;
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, w, valid);
+            w = tail;
         }
-        size_t a = i;
-        unsigned fl = 0;
-        while (i < n && ((k = gr_cls[s[i]]) & GR_C_ALNUM)) {
-            fl |= k;
-            i++;
+        m64 m;
+        mask64(w, &m);
+        uint64_t an = m.alpha | m.digit;
+        /* up to the first non-ASCII byte, text bytes only */
+        uint64_t live = m.hi ? (1ull << __builtin_ctzll(m.hi)) - 1 : valid == 64 ? ~0ull : (1ull << valid) - 1;
+        uint64_t first = an & ~(an << 1), ends = an & ~(an >> 1), sent = m.sent & live;
+        uint64_t starts = first & live;
+        /* marks on the byte after each word: it has letters; it needs
+         * classify (letters and digits, or goes on in non-ASCII); it is
+         * not a plain word of 2..15 letters (adds numbers, one letter,
+         * 16+ bytes: r16 marks 16 alnum bytes in a row) */
+        uint64_t e_alpha = (an + m.alpha) & ~an;
+        uint64_t special = (e_alpha & ((an + m.digit) & ~an)) | m.hi;
+        uint64_t r16 = an & an >> 1;
+        r16 &= r16 >> 2;
+        r16 &= r16 >> 4;
+        r16 &= r16 >> 8;
+        uint64_t rare = ~e_alpha | special | (first & ends) << 1 | ((an + r16) & ~an);
+        /* marks on word starts that follow a sentence end (the carry runs
+         * through the separators to the word); the first word also takes
+         * one from before the window */
+        uint64_t gaps = ((~an + sent) & starts) | (brk ? starts & (0 - starts) : 0);
+        unsigned k = 0;       /* bytes of the window done */
+        int stop = m.hi != 0; /* leave the rest to run_text */
+        if (starts) brk = 0;
+        while (starts) {
+            unsigned ws = (unsigned)__builtin_ctzll(starts), we = (unsigned)__builtin_ctzll(ends) + 1;
+            starts &= starts - 1;
+            ends &= ends - 1;
+            unsigned g = (unsigned)(gaps >> ws) & 1;
+            if (we == 64) { /* on into the next window, or 64+ bytes long */
+                brk = g;
+                k = ws;
+                stop = ws == 0;
+                goto next;
+            }
+            unsigned len = we - ws;
+            uint64_t cats = 0;
+            if (!((rare >> we) & 1)) {
+                cats = word_cats(v, w + ws, len);
+            } else if ((special >> we) & 1 ||
+                       ((e_alpha >> we) & 1 && (len != VMAX || mixed_case(w + ws, len)))) {
+                brk = g;
+                k = ws;
+                stop = 1;
+                goto next;
+            } else if ((e_alpha >> we) & 1) { /* 16 letters, one case */
+                cats = word_cats(v, w + ws, len);
+            } /* else a number: a word that matches nothing */
+            pos += g * SENTENCE_GAP;
+            if (nh == NHITS) {
+                st->nh = nh;
+                st->seen = seen;
+                eval(st);
+                memmove(st->h, st->h + NHITS - KEEP, KEEP * sizeof st->h[0]);
+                nh = KEEP;
+            }
+            st->h[nh].pos = pos;
+            st->h[nh].cats = cats;
+            nh += cats != 0;
+            seen |= cats;
+            pos++;
+            k = we;
         }
-        size_t len = i - a;
-        if (i < n && (k & GR_C_HI)) { /* the word goes on in non-ASCII */
-            i = a;
-            break;
-        }
-        uint64_t cats = 0;
-        if (!(fl & GR_C_ALPHA)) { /* a number: a word that matches nothing */
-            goto out;
-        }
-        if (len < 2 || len > VMAX || (fl & GR_C_DIGIT) || (len == VMAX && (fl & GR_C_UPPER) && (fl & GR_C_LOWER))) {
-            i = a;
-            break;
-        }
-        /* read the word as two little words straight from the text (byte
-         * stores re-read as words would stall) */
-        uint64_t wa, wb;
-        if (n - a >= 16) {
-            vload(s + a, len, &wa, &wb);
-        } else {
-            unsigned char t[VMAX] = {0};
-            memcpy(t, s + a, len);
-            vload(t, len, &wa, &wb);
-        }
-        const uint64_t lo = 0x2020202020202020ull; /* ASCII letters: |0x20 lowers */
-        wa |= len >= 8 ? lo : lo & ((1ull << (8 * len)) - 1);
-        wb |= len >= 16 ? lo : len > 8 ? lo & ((1ull << (8 * (len - 8))) - 1) : 0;
-        cats = vlookup_ab(v, wa, wb, len);
-    out:
-        if (brk) {
-            pos += SENTENCE_GAP;
-            brk = 0;
-        }
-        if (nh == NHITS) {
-            st->nh = nh;
-            st->seen = seen;
-            eval(st);
-            memmove(st->h, st->h + NHITS - KEEP, KEEP * sizeof st->h[0]);
-            nh = KEEP;
-        }
-        st->h[nh].pos = pos;
-        st->h[nh].cats = cats;
-        nh += cats != 0;
-        seen |= cats;
-        pos++;
+        /* no word left: the separators up to the window's end or the
+         * non-ASCII byte */
+        brk |= (sent >> k) != 0;
+        k = m.hi ? (unsigned)__builtin_ctzll(m.hi) : valid;
+    next:
+        i += k;
+        if (stop) break;
     }
     st->pos = pos;
     st->nh = nh;
-    st->brk = brk;
+    st->brk = (int)brk;
     st->seen = seen;
     return i;
 }

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <strings.h>
 #include "guard_int.h"
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline on x86-64; a scalar fallback otherwise */
+#endif
 
 #define ON(e, d) ((e)->act[d] != OD_ACT_OFF)
 
@@ -41,11 +44,14 @@ static int ctx_has(const char *s, size_t i, size_t win, const char *const *words
         low[k] = (char)(gr_isupper(c) ? c | 0x20 : c);
     }
     for (size_t p = 0; p < m; p++) {
-        if (p > 0 && gr_isalpha((unsigned char)low[p - 1])) continue; /* "ver " not in "server " */
-        for (const char *const *w = words; *w; w++)
-            if ((*w)[0] == low[p] && !strncmp(*w, low + p, m - p < strlen(*w) ? m - p : strlen(*w)) &&
-                strlen(*w) <= m - p)
-                return 1;
+        /* every word starts with a letter, and not inside a word ("ver "
+         * not in "server ") */
+        if (!gr_islower((unsigned char)low[p]) || (p > 0 && gr_isalpha((unsigned char)low[p - 1]))) continue;
+        for (const char *const *w = words; *w; w++) {
+            if ((*w)[0] != low[p]) continue;
+            size_t l = strlen(*w);
+            if (l <= m - p && !memcmp(*w, low + p, l)) return 1;
+        }
     }
     return 0;
 }
@@ -213,6 +219,10 @@ static size_t try_ipv4(const char *s, size_t n, size_t i)
     static const char *const version[] = {"version", "ver ", "ver.", "release", "build", "firmware",
                                           "v.", NULL};
     if (i > 0 && (gr_isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.' || s[i - 1] == '_')) return 0;
+    /* most numbers are not followed by '.' within four bytes */
+    size_t q = i + 1;
+    while (q < n && q - i < 4 && gr_isdigit((unsigned char)s[q])) q++;
+    if (q >= n || s[q] != '.') return 0;
     size_t j = ipv4_at(s, n, i);
     if (!j) return 0;
     if (j < n && (gr_isalnum((unsigned char)s[j]) || s[j] == '_')) return 0;
@@ -294,6 +304,9 @@ static void scan_ipv6(const char *s, size_t n, gr_spans *out)
             i = b > i ? b : i;
             continue;
         }
+        /* an address that ended before this ':' ("fe80::1: up") was taken
+         * at an earlier one: going back to it would loop forever */
+        if (e <= k) continue;
         if (e < n && (gr_isalnum((unsigned char)s[e]) || s[e] == '_')) continue;
         gr_spans_push(out, a, e, GR_D_IPV6);
         i = e;
@@ -473,20 +486,35 @@ static size_t try_iban(const char *s, size_t n, size_t i)
 
 /* ------------------------------------------------------------------ scan */
 
-/* Offset of the first ASCII digit at or after i, or n. Eight bytes at a
- * time: most of a prompt has no digit. */
-static size_t next_digit(const char *s, size_t n, size_t i)
+/* The digits among s[i, i + 16) as a 16-bit mask (bit k: s[i + k]); none
+ * past n. */
+static inline unsigned digits16(const char *s, size_t n, size_t i)
 {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    while (i + 8 <= n) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        uint64_t t = x ^ (ones * '0'); /* digits become bytes 0..9 */
-        if ((t - ones * 10) & ~t & highs) break; /* some byte < 10 */
-        i += 8;
+    char pad[16];
+    const char *p = s + i;
+    if (n - i < 16) {
+        memset(pad, 0, sizeof pad);
+        memcpy(pad, p, n - i);
+        p = pad;
     }
-    while (i < n && !gr_isdigit((unsigned char)s[i])) i++;
-    return i;
+#if defined(__SSE2__)
+    __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), _mm_set1_epi8('0'));
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+#else
+    unsigned m = 0;
+    for (unsigned k = 0; k < 16; k++) m |= (unsigned)gr_isdigit((unsigned char)p[k]) << k;
+    return m;
+#endif
+}
+
+/* End of the run of digits at i. */
+static size_t digits_end(const char *s, size_t n, size_t i)
+{
+    for (; i < n; i += 16) {
+        unsigned m = ~digits16(s, n, i) & 0xFFFFu; /* past n counts as a non-digit */
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+    return n;
 }
 
 /* Digits in the number-like cluster at i: digit runs joined by up to three
@@ -496,7 +524,9 @@ static size_t cluster_digits(const char *s, size_t n, size_t i)
 {
     size_t d = 0;
     while (i < n && d < 40) {
-        while (i < n && gr_isdigit((unsigned char)s[i])) d++, i++;
+        size_t e = digits_end(s, n, i);
+        d += e - i;
+        i = e;
         size_t k = i;
         while (k < n && k - i < 3 &&
                (s[k] == ' ' || s[k] == '-' || s[k] == '.' || s[k] == '(' || s[k] == ')' || s[k] == '/'))
@@ -507,6 +537,51 @@ static size_t cluster_digits(const char *s, size_t n, size_t i)
     return d;
 }
 
+/* The digits among the 64 bytes at p, as a bit mask (bit k: p[k]). */
+static inline uint64_t digits64(const char *p)
+{
+#if defined(__SSE2__)
+    uint64_t d = 0;
+    for (unsigned c = 0; c < 64; c += 16) {
+        __m128i t = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + c)), _mm_set1_epi8('0'));
+        d |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t)) << c;
+    }
+    return d;
+#else
+    uint64_t d = 0;
+    for (unsigned k = 0; k < 64; k++) d |= (uint64_t)gr_isdigit((unsigned char)p[k]) << k;
+    return d;
+#endif
+}
+
+/* A byte that joins digit groups into one cluster (cluster_digits). */
+static inline int group_sep(char c)
+{
+    return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/';
+}
+
+/* The detectors that start with a digit, tried on the digit at i: a span
+ * in [*st, return), or 0. */
+static size_t try_digits(const gr_engine *e, const char *s, size_t n, size_t i, size_t *st, int *det)
+{
+    size_t d = cluster_digits(s, n, i), end = 0;
+    *st = i;
+    if (ON(e, GR_D_IBAN) && i >= 2 && gr_isupper((unsigned char)s[i - 2]) && gr_isupper((unsigned char)s[i - 1]) &&
+        (end = try_iban(s, n, i))) { /* letters break its cluster: test it first */
+        *det = GR_D_IBAN, *st = i - 2;
+    } else if (d < 4) { /* nothing else is that short */
+    } else if (ON(e, GR_D_IP) && d <= 12 && (end = try_ipv4(s, n, i))) {
+        *det = GR_D_IP;
+    } else if (ON(e, GR_D_CARD) && d >= 13 && (end = try_card(s, n, i))) {
+        *det = GR_D_CARD;
+    } else if (ON(e, GR_D_SSN) && d >= 9 && (end = try_ssn(s, n, i))) {
+        *det = GR_D_SSN;
+    } else if (ON(e, GR_D_PHONE) && d >= 7 && (end = try_phone(s, n, i, st))) {
+        *det = GR_D_PHONE;
+    }
+    return end;
+}
+
 void gr_pii_scan(const gr_engine *e, const char *s, size_t n, gr_spans *out)
 {
     int ip = ON(e, GR_D_IP);
@@ -515,28 +590,53 @@ void gr_pii_scan(const gr_engine *e, const char *s, size_t n, gr_spans *out)
     int card = ON(e, GR_D_CARD), ssn = ON(e, GR_D_SSN), phone = ON(e, GR_D_PHONE),
         iban = ON(e, GR_D_IBAN);
     if (!(card || ssn || phone || iban || ip)) return;
+    /* Every run of digits is a candidate. Most are numbers of 1-3 digits
+     * that no separator joins to more digits ("42", "3.5%"): too short
+     * for any detector but iban. Those are ruled out 64 bytes at a time
+     * with bit masks; the others go to try_digits. */
+    char pad[64];
     size_t i = 0;
-    while ((i = next_digit(s, n, i)) < n) {
-        size_t d = cluster_digits(s, n, i), end = 0, st = i;
-        int det = -1;
-        if (iban && i >= 2 && gr_isupper((unsigned char)s[i - 2]) && gr_isupper((unsigned char)s[i - 1]) &&
-            (end = try_iban(s, n, i))) { /* letters break its cluster: test it first */
-            det = GR_D_IBAN, st = i - 2;
-        } else if (d < 4) { /* nothing else is that short */
-        } else if (ip && d <= 12 && (end = try_ipv4(s, n, i))) {
-            det = GR_D_IP;
-        } else if (card && d >= 13 && (end = try_card(s, n, i))) {
-            det = GR_D_CARD;
-        } else if (ssn && d >= 9 && (end = try_ssn(s, n, i))) {
-            det = GR_D_SSN;
-        } else if (phone && d >= 7 && (end = try_phone(s, n, i, &st))) {
-            det = GR_D_PHONE;
+    while (i < n) {
+        const char *p = s + i;
+        unsigned valid = 64; /* text bytes of the window (the pad past them has no digit) */
+        if (n - i < 64) {
+            valid = (unsigned)(n - i);
+            memset(pad, 0, sizeof pad);
+            memcpy(pad, p, valid);
+            p = pad;
         }
-        if (det >= 0) {
-            gr_spans_push(out, st, end, det);
-            i = end;
-            continue;
+        uint64_t dg = digits64(p);
+        uint64_t rs = dg & ~(dg << 1), re = dg & ~(dg >> 1); /* run starts, run ends (last digit) */
+        size_t next = i + valid;
+        while (rs) {
+            unsigned a = (unsigned)__builtin_ctzll(rs), z = (unsigned)__builtin_ctzll(re) + 1;
+            rs &= rs - 1;
+            re &= re - 1;
+            size_t at = i + a;
+            if (z == 64 && a > 0) { /* on past the window: the next one starts here */
+                next = at;
+                break;
+            }
+            if (z - a < 4 && (z + 3 < 64 || valid < 64) &&
+                !(iban && at >= 2 && gr_isupper((unsigned char)s[at - 2]) && gr_isupper((unsigned char)s[at - 1]))) {
+                unsigned gap = rs ? (unsigned)__builtin_ctzll(rs) - z : 4, k = 0; /* to the next digit */
+                if (gap > 3) continue;
+                while (k < gap && group_sep(p[z + k])) k++;
+                if (k < gap) continue;
+            }
+            size_t st = at, end;
+            int det = -1;
+            end = try_digits(e, s, n, at, &st, &det);
+            if (det >= 0) {
+                gr_spans_push(out, st, end, det);
+                next = end;
+                break;
+            }
+            if (z == 64) { /* 64+ digits from the window's start */
+                next = digits_end(s, n, at);
+                break;
+            }
         }
-        while (i < n && gr_isdigit((unsigned char)s[i])) i++;
+        i = next;
     }
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -17,14 +18,31 @@ static const char *PARAGRAPH =
     "the new warehouse to open in March. Highlight risks, list three decisions we need from "
     "the board, and keep the tone factual. Order numbers 4471-22 and 5580-19 are still open. ";
 
+/* nanoseconds: od_mono_us is too coarse for per-decision quantiles */
 static int64_t now_ns(void)
 {
-    return od_mono_us() * 1000;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile of v[0..n) (sorts v), in microseconds. */
+static double quantile_us(int64_t *v, int n, double q)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    return v[(int)(q * (n - 1))] / 1000.0;
 }
 
 int main(int argc, char **argv)
 {
     int iters = argc > 1 ? atoi(argv[1]) : 100000;
+    if (iters <= 0) iters = 100000;
     char dir[] = "/tmp/odock-bench-pol.XXXXXX";
     if (!mkdtemp(dir)) return 1;
     char db[128];
@@ -75,6 +93,11 @@ int main(int argc, char **argv)
     snprintf(key, sizeof key, "odk_BenchKey_%s", secret);
 
     int64_t t_auth = 0, t_authz = 0, t_inspect = 0, t_reserve = 0, t_settle = 0, t_record = 0;
+    /* per decision, for medians: a mean hides that a few budget holds
+     * take a lease in a SQLite transaction */
+    int64_t *v_decision = calloc((size_t)iters, sizeof *v_decision);
+    int64_t *v_reserve = calloc((size_t)iters, sizeof *v_reserve);
+    if (!v_decision || !v_reserve) return 1;
     int denied = 0;
     for (int i = 0; i < iters + 1000; i++) {
         od_req r;
@@ -101,6 +124,8 @@ int main(int argc, char **argv)
         t_reserve += t4 - t3;
         t_settle += t5 - t4;
         t_record += t6 - t5;
+        v_decision[i - 1000] = t4 - t0;
+        v_reserve[i - 1000] = t4 - t3;
         if (i % 1000 == 0) pol_tick(e);
     }
     double n = iters;
@@ -110,6 +135,10 @@ int main(int argc, char **argv)
     printf("  guardrails     %8.2f us\n", t_inspect / n / 1000);
     printf("  budget + rate  %8.2f us\n", t_reserve / n / 1000);
     printf("  full decision  %8.2f us   (goal < 20)\n", (t_auth + t_authz + t_inspect + t_reserve) / n / 1000);
+    printf("  decision p50 / p99       %8.2f / %.2f us\n", quantile_us(v_decision, iters, 0.5),
+           quantile_us(v_decision, iters, 0.99));
+    printf("  budget + rate p50 / p99  %8.2f / %.2f us\n", quantile_us(v_reserve, iters, 0.5),
+           quantile_us(v_reserve, iters, 0.99));
     printf("  settle         %8.2f us   (goal < 5)\n", t_settle / n / 1000);
     printf("  record (queue) %8.2f us\n", t_record / n / 1000);
     printf("  denied         %d (must be 0)\n", denied);
@@ -121,6 +150,8 @@ int main(int argc, char **argv)
     pol_close(e);
     ldg_close(admin);
     cJSON_Delete(messages);
+    free(v_decision);
+    free(v_reserve);
     od_buf_free(&prompt);
     od_config_free(cfg);
     snprintf(sql, sizeof sql, "rm -rf %s", dir);
