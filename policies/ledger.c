@@ -165,6 +165,20 @@ fail:
     return -1;
 }
 
+/* Waits for another connection's write lock, up to 5 s. SQLite's own
+ * handler sleeps 1, 2, 5, 10, 15... ms: the loop thread waiting a few
+ * hundred microseconds for the writer thread's commit lost milliseconds.
+ * Here: 0.1 ms steps for the first 10 ms, then 1 ms steps. */
+static int busy_wait(void *arg, int count)
+{
+    (void)arg;
+    int64_t waited_us = count < 100 ? count * 100LL : 10000LL + (count - 100) * 1000LL;
+    if (waited_us >= 5000000) return 0;
+    struct timespec d = {0, count < 100 ? 100000L : 1000000L};
+    nanosleep(&d, NULL);
+    return 1;
+}
+
 sqlite3 *ldg_open(const char *path, int create, char **err)
 {
     sqlite3 *db = NULL;
@@ -176,7 +190,7 @@ sqlite3 *ldg_open(const char *path, int create, char **err)
         *err = od_buf_take(&b);
         goto fail;
     }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_handler(db, busy_wait, NULL);
     char *e = NULL;
     /* journal_mode reads the header: a corrupt or non-SQLite file fails here */
     if (ldg_exec(db, "PRAGMA journal_mode = WAL", &e) != 0 ||
@@ -494,20 +508,19 @@ int ldg_budgets_load(sqlite3 *db, int64_t now_ms, ldg_budget **out, int *n)
 
 int ldg_leases_reap(sqlite3 *db, int64_t now_ms)
 {
-    sqlite3_stmt *st;
-    const char *sql =
+    sqlite3_stmt *held = ldg_cached(db,
         "UPDATE budgets SET held_micros = MAX(0, held_micros - "
         "  (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE budget_id = budgets.id AND expires_ms < ?1)) "
-        "WHERE id IN (SELECT budget_id FROM leases WHERE expires_ms < ?1)";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    sqlite3_bind_int64(st, 1, now_ms);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+        "WHERE id IN (SELECT budget_id FROM leases WHERE expires_ms < ?1)");
+    sqlite3_stmt *del = ldg_cached(db, "DELETE FROM leases WHERE expires_ms < ?1");
+    if (!held || !del) return -1;
+    sqlite3_bind_int64(held, 1, now_ms);
+    int rc = sqlite3_step(held) == SQLITE_DONE ? 0 : -1;
+    sqlite3_reset(held);
     if (rc) return rc;
-    if (sqlite3_prepare_v2(db, "DELETE FROM leases WHERE expires_ms < ?", -1, &st, NULL) != SQLITE_OK) return -1;
-    sqlite3_bind_int64(st, 1, now_ms);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    sqlite3_bind_int64(del, 1, now_ms);
+    rc = sqlite3_step(del) == SQLITE_DONE ? 0 : -1;
+    sqlite3_reset(del);
     return rc;
 }
 
@@ -557,12 +570,34 @@ out:
     return rc;
 }
 
+int ldg_lease_grow(sqlite3 *db, const char *owner, ldg_grow *g, int n, int64_t now_ms)
+{
+    if (n && ldg_leases_reap(db, now_ms) != 0) return -1;
+    sqlite3_stmt *room = ldg_cached(db, "SELECT limit_micros - spent_micros - held_micros FROM budgets WHERE id = ?1");
+    if (!room) return -1;
+    for (int i = 0; i < n; i++) {
+        g[i].granted = 0;
+        sqlite3_bind_int64(room, 1, g[i].budget_id);
+        int rc = sqlite3_step(room);
+        int64_t r = rc == SQLITE_ROW ? sqlite3_column_int64(room, 0) : 0;
+        sqlite3_reset(room);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return -1;
+        int64_t grant = r / 8 < g[i].want ? r / 8 : g[i].want;
+        if (grant <= 0) continue;
+        ldg_spend op = {.budget_id = g[i].budget_id, .lease_delta = grant, .expires_ms = g[i].expires_ms};
+        if (ldg_spend_apply(db, owner, &op, 1) != 0) return -1;
+        g[i].granted = grant;
+    }
+    return 0;
+}
+
 int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
-                     int nops, char **err)
+                     int nops, ldg_grow *grows, int ngrows, int64_t now_ms, char **err)
 {
     sqlite3_stmt *st = NULL;
     if (ldg_begin(db) != 0) goto fail;
     if (nops && ldg_spend_apply(db, owner, ops, nops) != 0) goto fail;
+    if (ngrows && ldg_lease_grow(db, owner, grows, ngrows, now_ms) != 0) goto fail;
     st = ldg_cached(db, "INSERT INTO events(ts_ms, request_id, key_id, team, user, kind, target, provider, model, "
                         "status, http_status, reason, prompt_tokens, completion_tokens, cached_tokens, cost_micros, "
                         "latency_us, ttft_us, attempts, bytes_in, bytes_out, findings) "

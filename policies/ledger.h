@@ -113,10 +113,23 @@ typedef struct ldg_spend {
     int64_t expires_ms;   /* the lease's new expiry (renewal) */
 } ldg_spend;
 
+/* A lease grown ahead of need, by the writer thread: up to `want` more, at
+ * most an eighth of the budget's room as read inside the transaction (so
+ * slices never add up past the limit). `granted` is the answer. */
+typedef struct ldg_grow {
+    int64_t budget_id;
+    int64_t want;
+    int64_t expires_ms;
+    int64_t granted;      /* out */
+} ldg_grow;
+
 /* Applies spend ops inside the caller's transaction. 0 ok. */
 int ldg_spend_apply(sqlite3 *db, const char *owner, const ldg_spend *ops, int n);
-/* Inserts events and applies spend ops in one transaction. 0 ok. */
+/* Reaps expired leases, then grows leases (fills g[i].granted), inside the
+ * caller's transaction. 0 ok. */
+int ldg_lease_grow(sqlite3 *db, const char *owner, ldg_grow *g, int n, int64_t now_ms);
+/* Inserts events, applies spend ops and grows leases in one transaction. 0 ok. */
 int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
-                     int nops, char **err);
+                     int nops, ldg_grow *grows, int ngrows, int64_t now_ms, char **err);
 
 #endif

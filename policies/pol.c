@@ -123,7 +123,11 @@ fail:
 void pol_close(pol_engine *e)
 {
     if (!e) return;
-    if (e->writer.db) pol_writer_stop(&e->writer);
+    if (e->writer.db) {
+        pol_writer_flush(&e->writer);
+        pol_budgets_take_grants(e); /* so that the slices given back below include them */
+        pol_writer_stop(&e->writer);
+    }
     if (e->db) {
         /* give every slice back: the room belongs to the other processes now */
         for (int i = 0; i < e->nbudgets; i++) e->budgets[i].reserved = 0;

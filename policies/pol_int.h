@@ -43,6 +43,9 @@ typedef struct pol_budget {
     int64_t unflushed;       /* settled spend not yet written */
     int64_t last_use_ms;
     int64_t lease_expires_ms;
+    int64_t slice;           /* size of the last lease taken: the refill asked for ahead of need */
+    int growing;             /* a refill is with the writer thread */
+    int ahead;               /* slice multiplier, doubled when a refill came too late */
     int live;                /* still present in the ledger */
 } pol_budget;
 
@@ -55,6 +58,10 @@ typedef struct pol_writer {
     int n, cap;
     ldg_spend *sq;           /* budget write-backs, committed with the events */
     int sn, scap;
+    ldg_grow *gq;            /* leases to grow ahead of need (written at once) */
+    int gn, gcap;
+    ldg_grow *gr;            /* ... and what was granted, for the loop to take */
+    int grn, grcap;
     const char *owner;       /* lease owner of this process */
     int busy;                /* a batch is being written */
     int stop;
@@ -66,6 +73,8 @@ typedef struct pol_writer {
 int pol_writer_start(pol_writer *w, const char *path, const char *owner, char **err);
 void pol_writer_push(pol_writer *w, const ldg_event *ev); /* takes ev->findings */
 void pol_writer_push_spend(pol_writer *w, const ldg_spend *op);
+void pol_writer_push_grow(pol_writer *w, const ldg_grow *g);  /* wakes the writer */
+int pol_writer_take_grants(pol_writer *w, ldg_grow **out);    /* new array (free()), count */
 void pol_writer_flush(pol_writer *w);                     /* waits until the queue is written */
 void pol_writer_stop(pol_writer *w);
 
@@ -104,6 +113,8 @@ const pol_key *pol_key_by_id(const pol_engine *e, const char *id);
 
 int pol_budgets_reload(pol_engine *e, int64_t now);
 /* Holds amount against budget i, leasing more room when needed. 0 ok. */
+/* Applies the leases the writer thread grew ahead of need. */
+void pol_budgets_take_grants(pol_engine *e);
 int pol_budget_hold(pol_engine *e, int i, int64_t amount, int64_t now);
 void pol_budget_settle(pol_engine *e, int i, int64_t held, int64_t actual, int64_t now);
 /* Writes settled spend, renews and returns leases (one transaction). */

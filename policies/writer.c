@@ -43,6 +43,8 @@ static void *writer_main(void *arg)
     ldg_event *batch = od_malloc(BATCH_MAX * sizeof *batch);
     ldg_spend *spends = NULL;
     int spend_cap = 0;
+    ldg_grow *grows = NULL;
+    int grow_cap = 0;
     struct timespec last = {0, 0}; /* when the last batch began (CLOCK_REALTIME, as the cv waits) */
     pthread_mutex_lock(&w->mu);
     for (;;) {
@@ -52,7 +54,7 @@ static void *writer_main(void *arg)
          * moderate load: the fixed cost of BEGIN/COMMIT and of the WAL
          * frames then dominated the writer and ate the loop's core. */
         for (;;) {
-            if (w->stop || w->flush || w->n >= BATCH_MAX) break;
+            if (w->stop || w->flush || w->gn || w->n >= BATCH_MAX) break;
             struct timespec now, until;
             clock_gettime(CLOCK_REALTIME, &now);
             if (w->n || w->sn) {
@@ -63,13 +65,17 @@ static void *writer_main(void *arg)
             }
             pthread_cond_timedwait(&w->cv, &w->mu, &until);
         }
-        w->flush = 0;
-        if (!w->n && !w->sn) {
+        if (!w->n && !w->sn && !w->gn) {
+            w->flush = 0;
             if (w->stop) break;
             continue;
         }
-        clock_gettime(CLOCK_REALTIME, &last);
-        int take = w->n < BATCH_MAX ? w->n : BATCH_MAX;
+        /* a lease refill goes in a transaction of its own, small and quick:
+         * the loop is about to need it; the events wait for their turn */
+        int grow_only = w->gn && !w->stop && !w->flush && w->n < BATCH_MAX;
+        w->flush = 0;
+        if (!grow_only) clock_gettime(CLOCK_REALTIME, &last);
+        int take = grow_only ? 0 : w->n < BATCH_MAX ? w->n : BATCH_MAX;
         if (take) {
             memcpy(batch, w->q, (size_t)take * sizeof *batch);
             memmove(w->q, w->q + take, (size_t)(w->n - take) * sizeof *w->q);
@@ -82,6 +88,13 @@ static void *writer_main(void *arg)
         }
         if (nspend) memcpy(spends, w->sq, (size_t)nspend * sizeof *spends);
         w->sn = 0;
+        int ngrow = w->gn;
+        if (ngrow > grow_cap) {
+            grow_cap = ngrow;
+            grows = od_realloc(grows, (size_t)grow_cap * sizeof *grows);
+        }
+        if (ngrow) memcpy(grows, w->gq, (size_t)ngrow * sizeof *grows);
+        w->gn = 0;
         w->busy = 1;
         int stopping = w->stop;
         pthread_mutex_unlock(&w->mu);
@@ -91,7 +104,7 @@ static void *writer_main(void *arg)
          * with a broken disk do we give up, and say so. */
         char *err = NULL;
         int tries = 0, failed = 0;
-        while (ldg_commit_batch(w->db, batch, take, w->owner, spends, nspend, &err) != 0) {
+        while (ldg_commit_batch(w->db, batch, take, w->owner, spends, nspend, grows, ngrow, od_wall_ms(), &err) != 0) {
             if (++tries % 10 == 1) od_warn("ledger: writing %d events failed (%s); retrying", take, err ? err : "?");
             free(err);
             err = NULL;
@@ -113,13 +126,24 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&w->mu);
         if (failed) w->dropped += take;
         else w->written += take;
+        /* answered even when the write failed (granted 0): the loop must
+         * not wait on a refill forever */
+        for (int i = 0; i < ngrow; i++) {
+            if (failed) grows[i].granted = 0;
+            if (w->grn == w->grcap) {
+                w->grcap = w->grcap ? w->grcap * 2 : 16;
+                w->gr = od_realloc(w->gr, (size_t)w->grcap * sizeof *w->gr);
+            }
+            w->gr[w->grn++] = grows[i];
+        }
         w->busy = 0;
-        if (!w->n && !w->sn) pthread_cond_broadcast(&w->idle_cv);
+        if (!w->n && !w->sn && !w->gn) pthread_cond_broadcast(&w->idle_cv);
     }
     pthread_cond_broadcast(&w->idle_cv);
     pthread_mutex_unlock(&w->mu);
     free(batch);
     free(spends);
+    free(grows);
     return NULL;
 }
 
@@ -172,12 +196,38 @@ void pol_writer_push_spend(pol_writer *w, const ldg_spend *op)
     pthread_mutex_unlock(&w->mu);
 }
 
+void pol_writer_push_grow(pol_writer *w, const ldg_grow *g)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->gn == w->gcap) {
+        w->gcap = w->gcap ? w->gcap * 2 : 16;
+        w->gq = od_realloc(w->gq, (size_t)w->gcap * sizeof *w->gq);
+    }
+    w->gq[w->gn++] = *g;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int pol_writer_take_grants(pol_writer *w, ldg_grow **out)
+{
+    pthread_mutex_lock(&w->mu);
+    int n = w->grn;
+    *out = NULL;
+    if (n) {
+        *out = od_malloc((size_t)n * sizeof **out);
+        memcpy(*out, w->gr, (size_t)n * sizeof **out);
+        w->grn = 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
 void pol_writer_flush(pol_writer *w)
 {
     pthread_mutex_lock(&w->mu);
     w->flush = 1;
     pthread_cond_signal(&w->cv);
-    while (w->n || w->sn || w->busy) pthread_cond_wait(&w->idle_cv, &w->mu);
+    while (w->n || w->sn || w->gn || w->busy) pthread_cond_wait(&w->idle_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -194,6 +244,8 @@ void pol_writer_stop(pol_writer *w)
     pthread_cond_destroy(&w->idle_cv);
     free(w->q);
     free(w->sq);
+    free(w->gq);
+    free(w->gr);
     ldg_close(w->db);
     w->db = NULL;
 }
