@@ -16,8 +16,10 @@
 #include "../mcp/jsonrpc.h"
 #include "../mcp/mcp.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <libwebsockets.h>
 
 #define MS_MAX_SESSIONS 10000
@@ -45,6 +47,7 @@ struct gw_mstream {            /* one HTTP response bound to a session */
     char idt[128];             /* id text of a single request; "" otherwise */
     cJSON *reqids;             /* ids of every request carried: cancelled if the client goes */
     int64_t last_write_us;
+    od_fd *hup;                /* hang-up watch of an open SSE stream (hup_watch) */
     gw_mstream *next;
 };
 
@@ -213,6 +216,8 @@ static gw_mstream *stream_new(gw_msess *ms, gw_conn *c, int kind)
     return st;
 }
 
+static void hup_unwatch(gw_mstream *st);
+
 /* unlinks and frees; the conn is already answered, ended or gone */
 static void stream_free(gw_mstream *st)
 {
@@ -223,6 +228,7 @@ static void stream_free(gw_mstream *st)
         ms->get = NULL;
     if (st->conn)
         gw_conn_bind(st->conn, NULL);
+    hup_unwatch(st);
     cJSON_Delete(st->reqids);
     free(st);
 }
@@ -261,11 +267,62 @@ static void stream_prime(gw_mstream *st)
     od_buf_free(&ev);
 }
 
+/* lws 4.1 does not read an HTTP/1 connection while its response is under
+ * way (state DOING_TRANSACTION), yet keeps POLLIN armed: once the client of
+ * an open SSE stream hangs up, every loop turn wakes for the unread EOF and
+ * the loop spins at 100 % CPU until a write fails, up to two keep-alives
+ * (30 s) later. Measured: each SDK client that left made odock serve burn a
+ * whole core, slowing every other session on it. (lws_rx_flow_control is no
+ * way out: on such a wsi it re-arms POLLOUT every turn instead.) So an open
+ * SSE stream also watches its socket itself, through a private dup: the
+ * hang-up closes the connection on the next turn (gw_mcp_conn_gone then
+ * follows), and the watch goes before the stream's last chunk, when lws
+ * reads the connection again. */
+static int peer_gone(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void hup_unwatch(gw_mstream *st)
+{
+    if (st->hup) {
+        od_fd_close(st->hup);
+        st->hup = NULL;
+    }
+}
+
+static void hup_cb(od_fd *w, int events, void *ud)
+{
+    gw_mstream *st = ud;
+    struct lws *wsi = st->conn ? gw_conn_wsi(st->conn) : NULL;
+    od_fd_want(w, 0); /* one look: bytes (a pipelined request) wait for lws */
+    if (wsi && ((events & OD_FD_CLOSED) || peer_gone((int)lws_get_socket_fd(wsi))))
+        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+}
+
+static void hup_watch(gw_mstream *st)
+{
+    struct lws *wsi = gw_conn_wsi(st->conn);
+    int fd = wsi ? (int)lws_get_socket_fd(wsi) : -1;
+    if (fd >= 0 && !st->hup)
+        st->hup = od_fd_watch(od_loop_from_wsi(wsi), fd, OD_FD_READ, hup_cb, st);
+}
+
 static void stream_begin_sse(gw_mstream *st)
 {
     gw_conn_header(st->conn, "mcp-session-id", "%s", st->ms->id);
     gw_conn_stream_start(st->conn, 200, "text/event-stream");
     st->streaming = 1;
+    hup_watch(st);
+}
+
+/* the last chunk of an SSE stream: the connection may carry a next request */
+static void stream_end(gw_mstream *st)
+{
+    hup_unwatch(st);
+    gw_conn_stream_end(st->conn);
 }
 
 /* ends a stream from our side (session over) */
@@ -273,7 +330,7 @@ static void stream_close(gw_mstream *st)
 {
     if (st->conn) {
         if (st->streaming)
-            gw_conn_stream_end(st->conn);
+            stream_end(st);
         else
             rpc_error(st->conn, 404, MCP_ERR_INVALID_REQUEST, "Session terminated", "session_not_found");
     }
@@ -316,7 +373,7 @@ static void deliver_answer(gw_mstream *st, const char *json, size_t len)
         stream_begin_sse(st);
     if (st->streaming) {
         stream_event(st, json, len);
-        gw_conn_stream_end(st->conn);
+        stream_end(st);
     } else {
         gw_conn_header(st->conn, "mcp-session-id", "%s", st->ms->id);
         gw_conn_respond(st->conn, 200, "application/json", json, len);
@@ -525,7 +582,7 @@ static void note_cancels(gw_msess *ms, const cJSON *j)
         if (st->kind != ST_POST || !st->expect || st->batch || strcmp(st->idt, idt))
             continue;
         st->expect = 0;
-        if (st->conn && st->streaming) gw_conn_stream_end(st->conn);
+        if (st->conn && st->streaming) stream_end(st);
         else if (st->conn) rpc_error(st->conn, 200, MCP_ERR_INTERNAL, "Request cancelled", "client_closed");
         stream_free(st);
         return;
@@ -599,7 +656,7 @@ static void mcp_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, size
     st->reqids = ids;
     if (!st->batch && cJSON_GetArraySize(ids) == 1)
         mcp_rpc_id_text(cJSON_GetArrayItem(ids, 0), st->idt, sizeof st->idt);
-    mcp_session_handle(ms->s, body, len); /* may answer (and free st) at once */
+    mcp_session_handle_parsed(ms->s, body, len, j); /* may answer (and free st) at once */
 out:
     cJSON_Delete(j);
 }
@@ -666,6 +723,7 @@ static void legacy_open(gw_mcp *g, gw_conn *c, req_info *ri)
     ms->get = st;
     gw_conn_stream_start(c, 200, "text/event-stream");
     st->streaming = 1;
+    hup_watch(st); /* see peer_gone */
     od_buf ev = {0};
     od_buf_printf(&ev, "event: endpoint\ndata: /messages?sessionId=%s\n\n", ms->id);
     stream_write(st, ev.p, ev.len);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/json.h"
 #include "../core/od.h"
 
 cJSON *mcp_rpc_parse(const char *text, size_t len, size_t max_len,
@@ -53,10 +54,12 @@ int mcp_rpc_id_valid(const cJSON *id)
 void mcp_rpc_id_text(const cJSON *id, char *out, size_t n)
 {
     if (!n) return;
-    out[0] = 0;
-    if (!id) { snprintf(out, n, "null"); return; }
-    char *s = cJSON_PrintUnformatted(id);
-    if (s) { snprintf(out, n, "%s", s); cJSON_free(s); }
+    od_buf b = {0};
+    od_json_write(&b, id);
+    size_t l = b.len < n ? b.len : n - 1;
+    memcpy(out, b.p, l);
+    out[l] = 0;
+    od_buf_free(&b);
 }
 
 static void invalid(mcp_msg *m, int code, const char *msg)

@@ -83,6 +83,11 @@ typedef void (*mcp_send_fn)(void *ud, const char *json, size_t len, int kind,
 mcp_session *mcp_session_new(mcp_mux *m, const char *presented_key,
                              mcp_send_fn send, void *ud);
 void mcp_session_handle(mcp_session *s, const char *text, size_t len);
+/* The same for a front that has parsed text already (to route it): j is
+ * mcp_rpc_parse's result for exactly text, borrowed and left unchanged.
+ * Saves parsing each message twice on the hot path. */
+struct cJSON;
+void mcp_session_handle_parsed(mcp_session *s, const char *text, size_t len, const struct cJSON *j);
 void mcp_session_free(mcp_session *s);
 const char *mcp_session_id(const mcp_session *s);      /* 32 hex */
 const char *mcp_session_protocol(const mcp_session *s); /* "" before initialize */

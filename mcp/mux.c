@@ -59,11 +59,11 @@ mcp_call *mux_call_new(mcp_mux *m, mcp_upstream *up, const char *method, mcp_cal
 int mux_send_up(mcp_upstream *up, cJSON *msg)
 {
     if (!up->t || up->fail_why) return -1;
-    char *txt = cJSON_PrintUnformatted(msg);
-    if (!txt) return -1;
-    od_debug("mcp %s <- %s", up->cfg->name, txt);
-    int rc = up->t->ops->send(up->t, txt, strlen(txt));
-    cJSON_free(txt);
+    od_buf txt = {0};
+    od_json_write(&txt, msg);
+    od_debug("mcp %s <- %s", up->cfg->name, txt.p);
+    int rc = up->t->ops->send(up->t, txt.p, txt.len);
+    od_buf_free(&txt);
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "../core/json.h"
 #include "../core/od.h"
 #include "../policies/pol.h"
 #include "jsonrpc.h"

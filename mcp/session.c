@@ -17,10 +17,10 @@ static void send_json(mcp_session *s, cJSON *msg, int kind)
 {
     char idt[128] = "";
     if (kind == MCP_OUT_RESPONSE) mcp_rpc_id_text(cJSON_GetObjectItem(msg, "id"), idt, sizeof idt);
-    char *txt = cJSON_PrintUnformatted(msg);
-    if (!txt) return;
-    s->send(s->ud, txt, strlen(txt), kind, kind == MCP_OUT_RESPONSE ? idt : NULL);
-    cJSON_free(txt);
+    od_buf txt = {0};
+    od_json_write(&txt, msg);
+    s->send(s->ud, txt.p, txt.len, kind, kind == MCP_OUT_RESPONSE ? idt : NULL);
+    od_buf_free(&txt);
 }
 
 static mcp_batch *batch_new(void)
@@ -167,10 +167,14 @@ static void set_failure(od_req *r, int status, const char *reason, const char *m
 
 static int64_t json_size(const cJSON *j)
 {
+    /* printed into one scratch buffer kept across calls (the loop is
+     * single-threaded and nothing here re-enters): only its length counts */
+    static od_buf scratch;
     if (!j) return 0;
-    char *t = cJSON_PrintUnformatted(j);
-    int64_t n = t ? (int64_t)strlen(t) : 0;
-    cJSON_free(t);
+    od_buf_reset(&scratch);
+    od_json_write(&scratch, j);
+    int64_t n = (int64_t)scratch.len;
+    if (scratch.len > 65536) od_buf_free(&scratch); /* a big result does not stay */
     return n;
 }
 
@@ -229,6 +233,17 @@ static void governed_done(mcp_call *c, int why, cJSON *result, cJSON *error)
     finish_req(m, r);
 }
 
+/* snprintf(dst, size, "%s", src) without printf, once per call; returns
+ * the length copied */
+static size_t copy_trunc(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size) n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = 0;
+    return n;
+}
+
 /* A governed call of `method` on up for the client request msg. fwd is the
  * params to send upstream (taken); args is the node inside fwd to inspect as
  * tool arguments (may be NULL). */
@@ -236,12 +251,16 @@ static void governed(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *u
                      const char *name, cJSON *fwd, cJSON *args, int64_t price)
 {
     mcp_mux *m = s->mux;
-    od_req *r = od_calloc(1, sizeof *r);
+    od_req *r = od_malloc(sizeof *r); /* od_req_init zeroes it: no calloc */
     char target[256];
-    snprintf(target, sizeof target, "%s/%s", up->cfg->name, name);
+    size_t n = copy_trunc(target, sizeof target, up->cfg->name);
+    if (n + 1 < sizeof target) {
+        target[n] = '/';
+        copy_trunc(target + n + 1, sizeof target - n - 1, name);
+    }
     od_req_init(r, OD_KIND_TOOL, target);
-    snprintf(r->provider, sizeof r->provider, "%s", up->cfg->name);
-    snprintf(r->upstream_model, sizeof r->upstream_model, "%s", name);
+    copy_trunc(r->provider, sizeof r->provider, up->cfg->name);
+    copy_trunc(r->upstream_model, sizeof r->upstream_model, name);
     r->bytes_in = json_size(args);
     if (m->pol) {
         if (pol_authenticate(m->pol, r, s->key) || pol_authorize(m->pol, r) ||
@@ -655,25 +674,12 @@ static void handle_one(mcp_session *s, mcp_batch *b, cJSON *item)
     }
 }
 
-void mcp_session_handle(mcp_session *s, const char *text, size_t len)
+/* one parsed message or batch; j stays the caller's (nothing keeps or
+ * changes it: what is forwarded or kept is duplicated first) */
+static void handle_json(mcp_session *s, cJSON *j)
 {
-    int code;
-    const char *emsg;
-    if (s->init_id && len <= s->mux->o.max_message_bytes) {
-        s->queued = od_realloc(s->queued, sizeof *s->queued * (size_t)(s->nqueued + 1));
-        s->queued[s->nqueued++] = od_strndup(text, len);
-        return;
-    }
-    cJSON *j = mcp_rpc_parse(text, len, s->mux->o.max_message_bytes, &code, &emsg);
-    if (!j) {
-        if (code == MCP_ERR_TOO_LARGE) { mcp_session_too_large(s); return; }
-        s->pending++;
-        reply_error(s, NULL, NULL, code, emsg, NULL);
-        return;
-    }
     if (!cJSON_IsArray(j)) {
         handle_one(s, NULL, j);
-        cJSON_Delete(j);
         return;
     }
     if (cJSON_GetArraySize(j) == 0 || strcmp(s->proto, "2025-03-26") != 0) {
@@ -681,7 +687,6 @@ void mcp_session_handle(mcp_session *s, const char *text, size_t len)
         reply_error(s, NULL, NULL, MCP_ERR_INVALID_REQUEST,
                     cJSON_GetArraySize(j) ? "Invalid Request: batches need protocol version 2025-03-26"
                                           : "Invalid Request: empty batch", NULL);
-        cJSON_Delete(j);
         return;
     }
     mcp_batch *b = batch_new();
@@ -698,7 +703,36 @@ void mcp_session_handle(mcp_session *s, const char *text, size_t len)
         handle_one(s, b, it);
     }
     batch_release(s, b, NULL);
+}
+
+void mcp_session_handle(mcp_session *s, const char *text, size_t len)
+{
+    int code;
+    const char *emsg;
+    if (s->init_id && len <= s->mux->o.max_message_bytes) {
+        s->queued = od_realloc(s->queued, sizeof *s->queued * (size_t)(s->nqueued + 1));
+        s->queued[s->nqueued++] = od_strndup(text, len);
+        return;
+    }
+    cJSON *j = mcp_rpc_parse(text, len, s->mux->o.max_message_bytes, &code, &emsg);
+    if (!j) {
+        if (code == MCP_ERR_TOO_LARGE) { mcp_session_too_large(s); return; }
+        s->pending++;
+        reply_error(s, NULL, NULL, code, emsg, NULL);
+        return;
+    }
+    handle_json(s, j);
     cJSON_Delete(j);
+}
+
+void mcp_session_handle_parsed(mcp_session *s, const char *text, size_t len, const cJSON *j)
+{
+    /* queued, too large or unparsed: the text path, exactly as before */
+    if (!j || s->init_id || len > s->mux->o.max_message_bytes) {
+        mcp_session_handle(s, text, len);
+        return;
+    }
+    handle_json(s, (cJSON *)j);
 }
 
 void mcp_session_too_large(mcp_session *s)

@@ -11,6 +11,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { setMaxListeners } from "node:events";
 
 const argv = process.argv.slice(2);
 const opt = { tool: "echo", clients: 1, seconds: 5, warmup: 2, env: {}, headers: {} };
@@ -37,6 +38,13 @@ async function connect() {
     ? new StreamableHTTPClientTransport(new URL(opt.url), { requestInit: { headers: opt.headers } })
     : new StdioClientTransport({ command: opt.command, args: opt.args, env: { ...process.env, ...opt.env }, stderr: "ignore" });
   await client.connect(transport);
+  // Node 20's fetch (undici) hangs one "abort" listener per request on the
+  // transport's long-lived AbortSignal and drops it only when the request is
+  // garbage-collected; past 1500 it prints a MaxListenersExceededWarning (an
+  // Error with a stack trace, written to stderr) on every further call. That
+  // is client overhead which grows with the server's speed, so it is switched
+  // off here for every --url target alike (0 = no limit, no warning).
+  if (transport._abortController) setMaxListeners(0, transport._abortController.signal);
   return client;
 }
 

@@ -101,6 +101,15 @@ wait "$GETPID" 2>/dev/null
 prime=$(grep -m1 '^id: ' "$T/get1" | cut -d' ' -f2)
 if [ -n "$prime" ] && grep -q 'notifications/tools/list_changed' "$T/get1"; then ok "GET opens the server->client stream (primed with an event id; list_changed arrives on it)"
 else fail "GET stream: $(head -c 300 "$T/get1")"; fi
+# a GET stream whose client hangs up: odock closes its side at once (lws 4.1
+# left it in CLOSE-WAIT and woke for the unread EOF on every loop turn,
+# spinning a core for up to 30 s)
+curl -s -N --max-time 1 "${AUTH[@]}" "${S[@]}" -H 'accept: text/event-stream' "$BASE/mcp" >/dev/null
+sleep 0.3
+cw=$(awk -v p=":$(printf '%04X' "$PORT")" '$2 ~ p"$" && $4 == "08"' /proc/net/tcp | wc -l) # 08: CLOSE_WAIT
+t0=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat"); sleep 1; t1=$(awk '{print $14 + $15}' "/proc/$SERVE_PID/stat")
+if [ "$cw" -eq 0 ] && [ $((t1 - t0)) -lt 50 ]; then ok "a GET stream's client hangs up: the connection is closed, no busy loop"
+else fail "after a GET client left: $cw connection(s) in CLOSE-WAIT, $((t1 - t0)) CPU ticks in 1 s of idle"; fi
 curl -s -N --max-time 2 "${AUTH[@]}" "${S[@]}" -H 'accept: text/event-stream' -H "Last-Event-ID: $prime" "$BASE/mcp" >"$T/get2"
 if grep -q 'notifications/tools/list_changed' "$T/get2" && ! grep -q "^id: $prime\$" "$T/get2"; then ok "Last-Event-ID: the events after it are replayed"
 else fail "Last-Event-ID replay: $(head -c 300 "$T/get2")"; fi
