@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <math.h>
 
 typedef struct cfg_ctx {
@@ -846,6 +847,15 @@ const od_provider_cfg *od_config_provider(const od_config *cfg, const char *name
     for (int i = 0; i < cfg->nproviders; i++)
         if (od_str_eq(cfg->providers[i].name, name)) return &cfg->providers[i];
     return NULL;
+}
+
+int od_config_needs_ws_tls(const od_config *cfg)
+{
+    for (int i = 0; cfg && i < cfg->nmcp_servers; i++) {
+        const char *u = cfg->mcp_servers[i].url;
+        if (u && !strncasecmp(u, "wss://", 6)) return 1;
+    }
+    return 0;
 }
 
 const od_model_cfg *od_config_model(const od_config *cfg, const char *name)

@@ -161,6 +161,9 @@ const char *od_config_default_json(void);
 
 const od_provider_cfg *od_config_provider(const od_config *cfg, const char *name);
 const od_model_cfg *od_config_model(const od_config *cfg, const char *name);
+/* Whether some MCP upstream is reached over TLS by the WebSocket client
+ * (wss://): only then does the event loop need the OS CA store. */
+int od_config_needs_ws_tls(const od_config *cfg);
 const od_mcp_cfg *od_config_mcp(const od_config *cfg, const char *name);
 
 #endif

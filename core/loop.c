@@ -953,6 +953,10 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* TLS is initialised always: wss:// MCP upstreams are clients of it */
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* parsing the OS CA store is ~240M instructions (~60 ms) at every start,
+     * which `odock mcp` pays each time an agent spawns it; curl has its own */
+    if (!opts->os_ca)
+        info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
     if (opts->tls_cert && opts->tls_key) {
         info.ssl_cert_filepath = opts->tls_cert;
         info.ssl_private_key_filepath = opts->tls_key;

@@ -24,6 +24,7 @@ typedef struct od_loop_opts {
     size_t max_http_header_data;              /* default 16384 */
     int timeout_secs;                         /* lws idle timeout for the front; default 30 */
     void *user;                               /* returned by od_loop_user */
+    int os_ca;                                /* load the OS CA store: only wss:// upstreams need it */
 } od_loop_opts;
 
 od_loop *od_loop_new(const od_loop_opts *opts, char **err);

@@ -34,6 +34,7 @@ gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, cha
         .max_http_header_data = 32768,
         .timeout_secs = s->t.header_timeout_s,
         .user = s,
+        .os_ca = od_config_needs_ws_tls(cfg),
     };
     s->loop = od_loop_new(&o, err);
     if (!s->loop)
