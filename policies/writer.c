@@ -16,6 +16,26 @@
 #define WRITER_NICE 5
 #define QUEUE_MAX 1000000 /* beyond this the disk is gone; count drops rather than eat all memory */
 
+/* p, or p grown (doubling from `first` elements) so that element n fits */
+static void *room_for_one(void *p, int n, int *cap, size_t size, int first)
+{
+    if (n < *cap) return p;
+    *cap = *cap ? *cap * 2 : first;
+    return od_realloc(p, (size_t)*cap * size);
+}
+
+/* copies the n queued elements of q into dst (grown to fit) and empties q */
+static void *take_all(void *dst, int *cap, const void *q, int *n, size_t size)
+{
+    if (*n > *cap) {
+        *cap = *n;
+        dst = od_realloc(dst, (size_t)*cap * size);
+    }
+    if (*n) memcpy(dst, q, (size_t)*n * size);
+    *n = 0;
+    return dst;
+}
+
 static struct timespec ts_add_ms(struct timespec t, long ms)
 {
     t.tv_nsec += ms * 1000000L;
@@ -81,20 +101,9 @@ static void *writer_main(void *arg)
             memmove(w->q, w->q + take, (size_t)(w->n - take) * sizeof *w->q);
         }
         w->n -= take;
-        int nspend = w->sn;
-        if (nspend > spend_cap) {
-            spend_cap = nspend;
-            spends = od_realloc(spends, (size_t)spend_cap * sizeof *spends);
-        }
-        if (nspend) memcpy(spends, w->sq, (size_t)nspend * sizeof *spends);
-        w->sn = 0;
-        int ngrow = w->gn;
-        if (ngrow > grow_cap) {
-            grow_cap = ngrow;
-            grows = od_realloc(grows, (size_t)grow_cap * sizeof *grows);
-        }
-        if (ngrow) memcpy(grows, w->gq, (size_t)ngrow * sizeof *grows);
-        w->gn = 0;
+        int nspend = w->sn, ngrow = w->gn;
+        spends = take_all(spends, &spend_cap, w->sq, &w->sn, sizeof *spends);
+        grows = take_all(grows, &grow_cap, w->gq, &w->gn, sizeof *grows);
         w->busy = 1;
         int stopping = w->stop;
         pthread_mutex_unlock(&w->mu);
@@ -130,10 +139,7 @@ static void *writer_main(void *arg)
          * not wait on a refill forever */
         for (int i = 0; i < ngrow; i++) {
             if (failed) grows[i].granted = 0;
-            if (w->grn == w->grcap) {
-                w->grcap = w->grcap ? w->grcap * 2 : 16;
-                w->gr = od_realloc(w->gr, (size_t)w->grcap * sizeof *w->gr);
-            }
+            w->gr = room_for_one(w->gr, w->grn, &w->grcap, sizeof *w->gr, 16);
             w->gr[w->grn++] = grows[i];
         }
         w->busy = 0;
@@ -178,10 +184,7 @@ void pol_writer_push(pol_writer *w, const ldg_event *ev)
         w->dropped++;
         free(ev->findings);
     } else {
-        if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 1024;
-            w->q = od_realloc(w->q, (size_t)w->cap * sizeof *w->q);
-        }
+        w->q = room_for_one(w->q, w->n, &w->cap, sizeof *w->q, 1024);
         w->q[w->n++] = *ev;
         w->queued++;
         if (w->n >= BATCH_MAX) pthread_cond_signal(&w->cv);
@@ -192,10 +195,7 @@ void pol_writer_push(pol_writer *w, const ldg_event *ev)
 void pol_writer_push_spend(pol_writer *w, const ldg_spend *op)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->sn == w->scap) {
-        w->scap = w->scap ? w->scap * 2 : 16;
-        w->sq = od_realloc(w->sq, (size_t)w->scap * sizeof *w->sq);
-    }
+    w->sq = room_for_one(w->sq, w->sn, &w->scap, sizeof *w->sq, 16);
     w->sq[w->sn++] = *op;
     pthread_mutex_unlock(&w->mu);
 }
@@ -203,10 +203,7 @@ void pol_writer_push_spend(pol_writer *w, const ldg_spend *op)
 void pol_writer_push_grow(pol_writer *w, const ldg_grow *g)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->gn == w->gcap) {
-        w->gcap = w->gcap ? w->gcap * 2 : 16;
-        w->gq = od_realloc(w->gq, (size_t)w->gcap * sizeof *w->gq);
-    }
+    w->gq = room_for_one(w->gq, w->gn, &w->gcap, sizeof *w->gq, 16);
     w->gq[w->gn++] = *g;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
