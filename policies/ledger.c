@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -604,6 +605,11 @@ int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner,
                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st) goto fail;
     for (int i = 0; i < n; i++) {
+        /* a batch is ~10 us per event of CPU; on a core shared with the
+         * event loop, a thread woken after its 50 ms sleep is not preempted
+         * for all of it (measured: the loop waited 2.5 ms, the p99 of a
+         * single connection). Stepping aside every 16 rows lets it run. */
+        if (i && i % 16 == 0) sched_yield();
         const ldg_event *e = &ev[i];
         sqlite3_bind_int64(st, 1, e->ts_ms);
         sqlite3_bind_text(st, 2, e->request_id, -1, SQLITE_TRANSIENT);
