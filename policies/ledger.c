@@ -608,8 +608,10 @@ int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner,
         /* a batch is ~10 us per event of CPU; on a core shared with the
          * event loop, a thread woken after its 50 ms sleep is not preempted
          * for all of it (measured: the loop waited 2.5 ms, the p99 of a
-         * single connection). Stepping aside every 16 rows lets it run. */
-        if (i && i % 16 == 0) sched_yield();
+         * single connection). A partial batch steps aside every 16 rows to
+         * let it run; a full one means the writer is behind and must not
+         * (yielding always let the queue grow to 150 MB under saturation). */
+        if (n < LDG_BATCH_FULL && i && i % 16 == 0) sched_yield();
         const ldg_event *e = &ev[i];
         sqlite3_bind_int64(st, 1, e->ts_ms);
         sqlite3_bind_text(st, 2, e->request_id, -1, SQLITE_TRANSIENT);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH_MAX 512
+#define BATCH_MAX LDG_BATCH_FULL
 #define COMMIT_EVERY_MS 50
 #define WRITER_NICE 5
 #define QUEUE_MAX 1000000 /* beyond this the disk is gone; count drops rather than eat all memory */
