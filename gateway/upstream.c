@@ -240,6 +240,20 @@ static int up_data(od_http *h, const char *d, size_t n, void *ud)
     return 0;
 }
 
+/* A whole answer was read: the deployment is healthy, and the call settles
+ * at its usage (estimated from the bytes when the upstream reported none). */
+static void answer_read(gw_call *c, prov_usage *u)
+{
+    gw_dep_success(c->s->router, c->dep, od_mono_us() - c->attempt_t0);
+    c->dep_begun = 0;
+    if (!u->seen) {
+        u->prompt_tokens = c->est_prompt;
+        u->completion_tokens = (int64_t)c->up.len / 4;
+    }
+    c->usage = *u;
+    gw_call_settle(c, u);
+}
+
 static void up_done(od_http *h, int status, const char *err, int timed_out, void *ud)
 {
     gw_call *c = ud;
@@ -290,15 +304,8 @@ static void up_done(od_http *h, int status, const char *err, int timed_out, void
         return;
     }
     free(perr);
-    gw_dep_success(c->s->router, c->dep, od_mono_us() - c->attempt_t0);
-    c->dep_begun = 0;
-    if (!u.seen) {
-        u.prompt_tokens = c->est_prompt;
-        u.completion_tokens = c->up.len / 4;
-    }
-    c->usage = u;
+    answer_read(c, &u);
     od_buf_free(&c->up);
-    gw_call_settle(c, &u);
     gw_call_respond_json(c, resp);
 }
 
@@ -316,14 +323,7 @@ static void native_done(gw_call *c)
     prov_usage u;
     memset(&u, 0, sizeof u);
     prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(msg, "usage"), &u);
-    gw_dep_success(c->s->router, c->dep, od_mono_us() - c->attempt_t0);
-    c->dep_begun = 0;
-    if (!u.seen) {
-        u.prompt_tokens = c->est_prompt;
-        u.completion_tokens = c->up.len / 4;
-    }
-    c->usage = u;
-    gw_call_settle(c, &u);
+    answer_read(c, &u);
     od_buf raw = c->up; /* ours now: respond may finish the call */
     memset(&c->up, 0, sizeof c->up);
     gw_call_respond_native(c, msg, raw.p ? raw.p : "", raw.len);

@@ -230,29 +230,35 @@ fail:
     return NULL;
 }
 
+/* The URL and headers of a POST to Anthropic's Messages API; the caller
+ * writes out->body. version NULL or "": ours; beta NULL: none. */
+static int messages_target(const od_provider_cfg *p, int stream, const char *version, const char *beta,
+                           prov_http *out, char **err)
+{
+    char *base = prov_base(p, ANTHROPIC_BASE, err);
+    if (!base) return -1;
+    od_buf u = {0};
+    /* base_url is written without /v1, as Anthropic's SDK does; tolerate it */
+    od_buf_printf(&u, "%s%s", base, prov_ends_with(base, "/v1") ? "/messages" : "/v1/messages");
+    free(base);
+    out->url = od_buf_take(&u);
+    prov_base_headers(out, stream);
+    if (p->api_key && *p->api_key) prov_http_header(out, "x-api-key: %s", p->api_key);
+    prov_http_header(out, "anthropic-version: %s", version && *version ? version : PROV_ANTHROPIC_VERSION);
+    if (beta && *beta) prov_http_header(out, "anthropic-beta: %s", beta);
+    prov_config_headers(out, p);
+    return 0;
+}
+
 static int anth_chat_request(const od_provider_cfg *p, const char *model, const cJSON *req,
                              int stream, prov_http *out, char **err)
 {
     memset(out, 0, sizeof *out);
     cJSON *body = anthropic_body(model, req, stream, err);
     if (!body) return -1;
-    char *base = prov_base(p, ANTHROPIC_BASE, err);
-    if (!base) {
-        cJSON_Delete(body);
-        return -1;
-    }
-    od_buf u = {0};
-    /* base_url is written without /v1, as Anthropic's SDK does; tolerate it */
-    od_buf_printf(&u, "%s%s", base, prov_ends_with(base, "/v1") ? "/messages" : "/v1/messages");
-    free(base);
-    out->url = od_buf_take(&u);
     prov_set_body(out, body);
     cJSON_Delete(body);
-    prov_base_headers(out, stream);
-    if (p->api_key && *p->api_key) prov_http_header(out, "x-api-key: %s", p->api_key);
-    prov_http_header(out, "anthropic-version: %s", PROV_ANTHROPIC_VERSION);
-    prov_config_headers(out, p);
-    return 0;
+    return messages_target(p, stream, NULL, NULL, out, err);
 }
 
 /* ---- passthrough: the client's own Anthropic body, only model replaced ---- */
@@ -279,28 +285,11 @@ int prov_anthropic_native_request(const od_provider_cfg *p, const char *model, c
         prov_set_err(err, "anthropic-version / anthropic-beta: control characters are not allowed");
         return -1;
     }
-    char *base = prov_base(p, ANTHROPIC_BASE, err);
-    if (!base) return -1;
-    /* members are referenced, not copied: a body with images or PDFs is
-     * printed once, straight from the client's tree */
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "model", model);
-    for (const cJSON *it = areq->child; it; it = it->next) {
-        if (!it->string || !strcmp(it->string, "model")) continue;
-        cJSON_AddItemReferenceToObject(body, it->string, (cJSON *)it); /* read only */
-    }
-    od_buf u = {0};
-    od_buf_printf(&u, "%s%s", base, prov_ends_with(base, "/v1") ? "/messages" : "/v1/messages");
-    free(base);
-    out->url = od_buf_take(&u);
-    prov_set_body(out, body);
-    cJSON_Delete(body);
-    prov_base_headers(out, stream);
-    if (p->api_key && *p->api_key) prov_http_header(out, "x-api-key: %s", p->api_key);
-    prov_http_header(out, "anthropic-version: %s", version && *version ? version : PROV_ANTHROPIC_VERSION);
-    if (beta && *beta) prov_http_header(out, "anthropic-beta: %s", beta);
-    prov_config_headers(out, p);
-    return 0;
+    /* the client's body as it is, model ours: written straight from its
+     * tree, so a body with images or PDFs is printed once, never copied */
+    static const char *const ours[] = {"model", NULL};
+    prov_set_body_as(out, areq, ours, model, NULL);
+    return messages_target(p, stream, version, beta, out, err);
 }
 
 /* ---- response: Anthropic -> OpenAI ---- */

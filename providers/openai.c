@@ -55,15 +55,9 @@ static int chat_request(flavour f, const od_provider_cfg *p, const char *model,
     /* the client's body as it is, with model and the stream fields ours:
      * written straight out, no copy of the tree */
     static const char *const ours[] = {"model", "stream", "stream_options", NULL};
-    od_buf extra = {0};
-    od_buf_puts(&extra, "\"model\":");
-    od_json_string(&extra, model);
     /* always ask for usage: settling needs it; the gateway strips the
      * usage chunk again when its client did not ask */
-    if (stream) od_buf_puts(&extra, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
-    od_buf_reset(&out->body);
-    od_json_write_object(&out->body, req, ours, extra.p);
-    od_buf_free(&extra);
+    prov_set_body_as(out, req, ours, model, stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" : NULL);
     prov_base_headers(out, stream);
     auth_headers(f, p, out);
     prov_config_headers(out, p);

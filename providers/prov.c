@@ -84,6 +84,17 @@ void prov_set_body(prov_http *h, const cJSON *body)
     od_json_write(&h->body, body);
 }
 
+void prov_set_body_as(prov_http *h, const cJSON *req, const char *const *ours, const char *model, const char *more)
+{
+    od_buf extra = {0};
+    od_buf_puts(&extra, "\"model\":");
+    od_json_string(&extra, model);
+    if (more) od_buf_puts(&extra, more);
+    od_buf_reset(&h->body);
+    od_json_write_object(&h->body, req, ours, extra.p);
+    od_buf_free(&extra);
+}
+
 char *prov_base(const od_provider_cfg *p, const char *def, char **err)
 {
     const char *b = p && p->base_url && *p->base_url ? p->base_url : def;

@@ -59,6 +59,10 @@ int prov_content_items(const cJSON *content, cJSON *out, const prov_content_ops 
 int64_t prov_jint(const cJSON *o, const char *key);         /* number member or 0 */
 int prov_jhas_num(const cJSON *o, const char *key);
 void prov_set_body(prov_http *h, const cJSON *body);
+/* The body is the client's object req written as it is, except the members
+ * named in ours (NULL-terminated; "model" among them): "model" is set to
+ * model, then more (encoded members, or NULL) follows. No copy of the tree. */
+void prov_set_body_as(prov_http *h, const cJSON *req, const char *const *ours, const char *model, const char *more);
 /* Text of an OpenAI content value: a string, or the text parts of an array. */
 void prov_content_text(const cJSON *content, od_buf *out);
 /* Copies member key of src into dst (as key2, or key when NULL), if present. */
