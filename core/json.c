@@ -165,10 +165,3 @@ void od_json_write_object(od_buf *b, const cJSON *obj, const char *const *skip, 
     put_members(b, obj ? obj->child : NULL, skip, empty);
     od_buf_putc(b, '}');
 }
-
-char *od_json_print(const cJSON *j)
-{
-    od_buf b = {0};
-    od_json_write(&b, j);
-    return od_buf_take(&b);
-}

@@ -17,7 +17,4 @@ void od_json_write_object(od_buf *b, const cJSON *obj, const char *const *skip, 
 /* Appends s as a JSON string (NULL as ""). */
 void od_json_string(od_buf *b, const char *s);
 
-/* A new string (free()), never NULL: the drop-in for cJSON_PrintUnformatted. */
-char *od_json_print(const cJSON *j);
-
 #endif
