@@ -129,12 +129,15 @@ typedef struct od_mcp_front_cfg {
     int session_idle_s;    /* idle sessions end after this; default 1800 */
 } od_mcp_front_cfg;
 
+#define OD_MAX_WORKERS 64 /* = POL_MAX_WORKERS */
+
 typedef struct od_config {
     char *path;        /* file it came from; NULL = embedded default */
     char *listen;      /* "127.0.0.1:8787" */
     char *database;    /* "./odock.db" */
     char *tls_cert, *tls_key;
     int64_t max_body_bytes;   /* default 10 MiB */
+    int workers;              /* odock serve processes; 0 = one per core; default 1 */
     int default_grant_allow;  /* no grant configured: 1 allow all (default), 0 deny all */
     int unpriced_deny;        /* model with no price: 1 deny (default 0: charge default_price) */
     od_price_cfg default_price; /* used for unpriced models when !unpriced_deny; default 0 */

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <libwebsockets.h>
@@ -59,6 +61,8 @@ struct od_loop {
     int curl_inited;
     CURL *spare[EASY_SPARE];          /* finished easy handles, reset, for the next transfers */
     int nspare;
+    od_acceptor *acc[2];              /* workers: the shared and the internal listening socket */
+    int listen_fd;
 };
 
 /* a socket curl asked us to watch; owned by curl's assignment */
@@ -872,7 +876,7 @@ void od_http_pause(od_http *h, int paused)
 /* ------------------------------------------------------------------ */
 /* the loop */
 
-static int split_listen(const char *listen, char *host, size_t hostsz, int *port)
+int od_split_listen(const char *listen, char *host, size_t hostsz, int *port)
 {
     const char *colon = strrchr(listen, ':');
     int64_t p;
@@ -906,7 +910,7 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
         memset(&dflt, 0, sizeof dflt);
         opts = &dflt;
     }
-    if (opts->listen && split_listen(opts->listen, host, sizeof host, &port) < 0) {
+    if (opts->listen && od_split_listen(opts->listen, host, sizeof host, &port) < 0) {
         if (err) {
             od_buf b = {0};
             od_buf_printf(&b, "listen: expected HOST:PORT, got \"%s\"", opts->listen);
@@ -941,6 +945,14 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     memset(&info, 0, sizeof info);
     info.port = port;
     info.iface = host[0] && opts->listen ? host : NULL;
+    if (opts->listen_fd > 2 || opts->plain_fd > 2) {
+        /* workers: the loop accepts on sockets made before fork */
+        info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        info.iface = NULL;
+        if (opts->tls_cert && opts->tls_key)
+            info.options |= LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+        l->listen_fd = opts->listen_fd;
+    }
     info.protocols = l->protos;
     info.mounts = opts->mounts;
     info.user = l;
@@ -996,6 +1008,14 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     /* keep idle upstream connections for reuse: by default curl keeps only
      * about 4 per transfer in flight, and a gateway's bursts then reconnect */
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    if (opts->listen_fd > 2 && !(l->acc[0] = od_acceptor_new(l, opts->listen_fd, opts->tls_cert && opts->tls_key))) {
+        if (err) *err = od_strdup("cannot watch the listening socket");
+        goto fail;
+    }
+    if (opts->plain_fd > 2 && !(l->acc[1] = od_acceptor_new(l, opts->plain_fd, 0))) {
+        if (err) *err = od_strdup("cannot watch the internal listening socket");
+        goto fail;
+    }
     return l;
 
 fail:
@@ -1024,6 +1044,8 @@ void od_loop_free(od_loop *l)
         lost_unlink(cs);
         free(cs);
     }
+    od_acceptor_free(l->acc[0]);
+    od_acceptor_free(l->acc[1]);
     for (int i = 0; i < l->nparked; i++)
         if (l->parked[i]) csock_free(l->parked[i]);
     free(l->parked);
@@ -1076,6 +1098,14 @@ int od_loop_port(od_loop *l)
 {
     if (!l || !l->vh)
         return -1;
+    if (l->listen_fd > 2) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(l->listen_fd, (struct sockaddr *)&ss, &sl) < 0)
+            return -1;
+        return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    }
     return lws_get_vhost_listen_port(l->vh);
 }
 

@@ -25,6 +25,11 @@ typedef struct od_loop_opts {
     int timeout_secs;                         /* lws idle timeout for the front; default 30 */
     void *user;                               /* returned by od_loop_user */
     int os_ca;                                /* load the OS CA store: only wss:// upstreams need it */
+    /* Worker processes: listening sockets made before fork and shared. When
+     * listen_fd > 2 the loop accepts on it (TLS as configured) and lws does
+     * not listen; plain_fd > 2 is accepted without TLS (the internal socket
+     * other workers forward to). 0 = none. */
+    int listen_fd, plain_fd;
 } od_loop_opts;
 
 od_loop *od_loop_new(const od_loop_opts *opts, char **err);
@@ -37,6 +42,9 @@ void *od_loop_user(od_loop *l);
 struct lws_context *od_loop_lws(od_loop *l);
 struct lws_vhost *od_loop_vhost(od_loop *l);
 int od_loop_port(od_loop *l); /* the bound port (useful with port 0) */
+/* A listening TCP socket on HOST:PORT ("[::1]:0" too), non-blocking, for
+ * od_loop_opts.listen_fd; *port gets the bound port. -1 with *err. */
+int od_listen_tcp(const char *listen, int *port, char **err);
 /* The loop a front wsi belongs to (lws_context_user of the context is the
  * od_loop). */
 struct lws;
@@ -120,7 +128,8 @@ typedef struct od_ws_cbs {
     void (*on_closed)(od_ws *w, const char *why, void *ud);
 } od_ws_cbs;
 
-/* headers: "Name: value" lines added to the handshake (may carry secrets).
+/* headers: "Name: value" lines added to the handshake (may carry secrets);
+ * a Sec-WebSocket-Protocol line asks for that subprotocol.
  * NULL with *err on a URL it cannot use. */
 od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, int nheaders,
                      size_t max_message, const od_ws_cbs *cbs, void *ud, char **err);

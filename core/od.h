@@ -15,6 +15,7 @@ void *od_malloc(size_t n);
 void *od_calloc(size_t n, size_t size);
 void *od_realloc(void *p, size_t n);
 char *od_strdup(const char *s);            /* NULL in, NULL out */
+char *od_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *od_strndup(const char *s, size_t n);
 
 /* ---- growable byte buffer, always NUL-terminated when p != NULL ---- */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define WS_MAGIC 0x0d5c11e7u
 
@@ -32,6 +33,7 @@ struct od_ws {
     int connecting;       /* inside od_ws_connect: failures are returned, not called back */
     char why[256];
     char host[256], path[1024];
+    char proto[64];       /* Sec-WebSocket-Protocol asked for, "" none */
 };
 
 static void ws_closed(od_ws *w, const char *why)
@@ -170,7 +172,16 @@ od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, in
         address[colon - w->host] = '\0';
     }
     w->headers = od_calloc((size_t)nheaders + 1, sizeof *w->headers);
-    for (int i = 0; i < nheaders; i++) w->headers[w->nheaders++] = od_strdup(headers[i]);
+    for (int i = 0; i < nheaders; i++) {
+        /* the subprotocol is lws's to ask for (and to check in the answer) */
+        if (!strncasecmp(headers[i], "sec-websocket-protocol:", 23)) {
+            const char *v = headers[i] + 23;
+            while (*v == ' ') v++;
+            snprintf(w->proto, sizeof w->proto, "%s", v);
+            continue;
+        }
+        w->headers[w->nheaders++] = od_strdup(headers[i]);
+    }
 
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof ci);
@@ -183,6 +194,7 @@ od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, in
     ci.origin = w->host;
     ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = OD_WS_PROTO;
+    ci.protocol = w->proto[0] ? w->proto : NULL;
     ci.opaque_user_data = w;
     ci.pwsi = &w->wsi;
     w->connecting = 1;

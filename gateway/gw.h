@@ -25,6 +25,7 @@ typedef struct gw_call gw_call;
 typedef struct gw_router gw_router;
 typedef struct gw_metrics gw_metrics;
 typedef struct gw_mcp gw_mcp;
+typedef struct gw_fwd gw_fwd;
 
 /* Tunables: the config's "router" section, overridable by ODOCK_<NAME>. */
 typedef od_router_cfg gw_tuning;
@@ -45,6 +46,10 @@ struct gw_server {
     char listen[256];
     void *head_waits;         /* http.c: connections whose request head is due */
     gw_mcp *mcp;              /* mcp_http.c: MCP over HTTP, one shared multiplexer */
+    int worker, nworkers;     /* workers.c: this worker's index, of how many (1: none) */
+    int fwd_port;             /* workers other than 0: worker 0's internal port for MCP */
+    gw_shm *shm;              /* workers.c: shared between workers; NULL alone */
+    int64_t shm_gen;          /* metrics generation last published to shm */
 };
 
 extern volatile sig_atomic_t gw_signalled;
@@ -74,6 +79,18 @@ int gw_conn_streaming(const gw_conn *c);
 struct lws *gw_conn_wsi(gw_conn *c);
 const char *gw_conn_key(const gw_conn *c);
 void gw_conn_bind(gw_conn *c, void *ref);
+void gw_conn_bind_forward(gw_conn *c, gw_fwd *f);
+const char *gw_conn_method(const gw_conn *c); /* "GET", "POST", "DELETE", "OTHER" */
+/* A long stream (SSE) also watches its socket, so a client that hangs up is
+ * noticed at once (lws 4.1 does not, see http.c); ends with the stream. */
+void gw_conn_watch_hangup(gw_conn *c);
+
+/* ---------------- forwarding to worker 0 (forward.c) ---------------- */
+/* /mcp, /sse, /messages?sessionId= on a worker other than 0: relayed to
+ * worker 0's internal socket, its answer streamed back. */
+void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_t len);
+void gw_forward_gone(gw_fwd *f);    /* the client went away */
+void gw_forward_drained(gw_fwd *f); /* the client caught up: resume */
 
 /* ---------------- MCP over HTTP (mcp_http.c) ---------------- */
 enum { GW_MCP_STREAMABLE = 1, GW_MCP_SSE, GW_MCP_MESSAGES };
@@ -163,6 +180,15 @@ void gw_metrics_failover(gw_metrics *m, const char *model);
 void gw_metrics_retry(gw_metrics *m, const char *provider);
 /* Prometheus text exposition; new string. */
 char *gw_metrics_render(gw_metrics *m, gw_server *s);
+/* Sums n expositions (one per worker) into one; new string. */
+char *gw_metrics_merge(const char *const *texts, int n);
+
+/* ---------------- several workers (workers.c) ---------------- */
+/* Publishes this worker's exposition for the others (every tick). */
+void gw_shm_publish(gw_server *s);
+/* Every worker's expositions summed; new string. */
+char *gw_shm_metrics(gw_server *s);
+pol_rl_shm *gw_shm_rl(gw_shm *m);
 
 
 /* ---------------- client request headers (http.c) ----------------

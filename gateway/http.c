@@ -4,7 +4,9 @@
  * happen only in LWS_CALLBACK_HTTP_WRITEABLE, one lws_write per turn. */
 #include "call.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <libwebsockets.h>
 
@@ -38,6 +40,8 @@ struct gw_conn {
     int was_paused_notice; /* pending crossed the high-water mark */
     char method[8];       /* MCP routes take several */
     void *mcp_ref;        /* mcp_http.c's stream bound to this conn */
+    gw_fwd *fwd;          /* forward.c: relayed to worker 0 */
+    od_fd *hup;           /* hang-up watch of a long stream (gw_conn_watch_hangup) */
 };
 
 static gw_server *srv_of(struct lws *wsi)
@@ -101,10 +105,19 @@ void gw_conn_stream_write(gw_conn *c, const char *data, size_t len)
     }
 }
 
+static void hup_unwatch(gw_conn *c)
+{
+    if (c->hup) {
+        od_fd_close(c->hup);
+        c->hup = NULL;
+    }
+}
+
 void gw_conn_stream_end(gw_conn *c)
 {
     if (!c || !c->streaming || c->ended)
         return;
+    hup_unwatch(c); /* lws reads the connection again after the last chunk */
     od_buf_puts(&c->out, "0\r\n\r\n");
     c->ended = 1;
     c->call = NULL;
@@ -146,6 +159,48 @@ const char *gw_conn_key(const gw_conn *c)
 void gw_conn_bind(gw_conn *c, void *ref)
 {
     c->mcp_ref = ref;
+}
+
+void gw_conn_bind_forward(gw_conn *c, gw_fwd *f)
+{
+    c->fwd = f;
+}
+
+const char *gw_conn_method(const gw_conn *c)
+{
+    return c->method;
+}
+
+/* lws 4.1 does not read an HTTP/1 connection while its response is under
+ * way (state DOING_TRANSACTION), yet keeps POLLIN armed: once the client of
+ * an open SSE stream hangs up, every loop turn wakes for the unread EOF and
+ * the loop spins at 100 % CPU until a write fails, up to two keep-alives
+ * (30 s) later. Measured: each SDK client that left made odock serve burn a
+ * whole core, slowing every other session on it. (lws_rx_flow_control is no
+ * way out: on such a wsi it re-arms POLLOUT every turn instead.) So a long
+ * stream also watches its socket itself, through a private dup: the hang-up
+ * closes the connection on the next turn, and the watch goes before the
+ * stream's last chunk, when lws reads the connection again. */
+static int peer_gone(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void hup_cb(od_fd *w, int events, void *ud)
+{
+    gw_conn *c = ud;
+    od_fd_want(w, 0); /* one look: bytes (a pipelined request) wait for lws */
+    if (c->wsi && ((events & OD_FD_CLOSED) || peer_gone((int)lws_get_socket_fd(c->wsi))))
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+}
+
+void gw_conn_watch_hangup(gw_conn *c)
+{
+    int fd = c && c->wsi ? (int)lws_get_socket_fd(c->wsi) : -1;
+    if (fd >= 0 && !c->hup)
+        c->hup = od_fd_watch(od_loop_from_wsi(c->wsi), fd, OD_FD_READ, hup_cb, c);
 }
 
 static int write_headers(gw_conn *c)
@@ -337,8 +392,12 @@ static int conn_write(gw_conn *c)
     } else if (c->streaming) {
         lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
     }
-    if (c->streaming && c->call && avail < GW_LOW_WATER)
-        gw_call_drained(c->call);
+    if (c->streaming && avail < GW_LOW_WATER) {
+        if (c->call)
+            gw_call_drained(c->call);
+        if (c->fwd)
+            gw_forward_drained(c->fwd);
+    }
     return 0;
 }
 
@@ -415,7 +474,7 @@ static void dispatch(gw_conn *c)
         return;
     }
     case RT_METRICS: {
-        char *m = gw_metrics_render(s->metrics, s);
+        char *m = s->shm ? gw_shm_metrics(s) : gw_metrics_render(s->metrics, s);
         gw_conn_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", m, strlen(m));
         free(m);
         return;
@@ -428,10 +487,11 @@ static void dispatch(gw_conn *c)
         return;
     case RT_MCP:
     case RT_MCP_SSE:
-    case RT_MCP_MSG:
-        gw_mcp_request(s, c, c->route == RT_MCP ? GW_MCP_STREAMABLE : c->route == RT_MCP_SSE ? GW_MCP_SSE : GW_MCP_MESSAGES,
-                       c->method, c->body.p ? c->body.p : "", c->body.len);
+    case RT_MCP_MSG: {
+        int t = c->route == RT_MCP ? GW_MCP_STREAMABLE : c->route == RT_MCP_SSE ? GW_MCP_SSE : GW_MCP_MESSAGES;
+        gw_mcp_request(s, c, t, c->method, c->body.p ? c->body.p : "", c->body.len);
         return;
+    }
     case RT_CHAT:
     case RT_MESSAGES:
     case RT_EMBED: {
@@ -568,6 +628,12 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
                 c->call = NULL;
                 gw_call_client_gone(call);
             }
+            if (c->fwd) {
+                gw_fwd *f = c->fwd;
+                c->fwd = NULL;
+                gw_forward_gone(f);
+            }
+            hup_unwatch(c);
             od_buf_free(&c->body);
             od_buf_free(&c->hdrs);
             od_buf_free(&c->out);

@@ -47,7 +47,6 @@ struct gw_mstream {            /* one HTTP response bound to a session */
     char idt[128];             /* id text of a single request; "" otherwise */
     cJSON *reqids;             /* ids of every request carried: cancelled if the client goes */
     int64_t last_write_us;
-    od_fd *hup;                /* hang-up watch of an open SSE stream (hup_watch) */
     gw_mstream *next;
 };
 
@@ -64,6 +63,7 @@ struct gw_mws {                /* lws per-session data of a /mcp/ws connection *
     int rx_too_large;
     ws_msg *qh, *qt;
     int closing;
+    od_ws *relay;              /* workers other than 0: the connection to worker 0 */
 };
 
 struct gw_msess {
@@ -216,8 +216,6 @@ static gw_mstream *stream_new(gw_msess *ms, gw_conn *c, int kind)
     return st;
 }
 
-static void hup_unwatch(gw_mstream *st);
-
 /* unlinks and frees; the conn is already answered, ended or gone */
 static void stream_free(gw_mstream *st)
 {
@@ -228,7 +226,6 @@ static void stream_free(gw_mstream *st)
         ms->get = NULL;
     if (st->conn)
         gw_conn_bind(st->conn, NULL);
-    hup_unwatch(st);
     cJSON_Delete(st->reqids);
     free(st);
 }
@@ -267,61 +264,17 @@ static void stream_prime(gw_mstream *st)
     od_buf_free(&ev);
 }
 
-/* lws 4.1 does not read an HTTP/1 connection while its response is under
- * way (state DOING_TRANSACTION), yet keeps POLLIN armed: once the client of
- * an open SSE stream hangs up, every loop turn wakes for the unread EOF and
- * the loop spins at 100 % CPU until a write fails, up to two keep-alives
- * (30 s) later. Measured: each SDK client that left made odock serve burn a
- * whole core, slowing every other session on it. (lws_rx_flow_control is no
- * way out: on such a wsi it re-arms POLLOUT every turn instead.) So an open
- * SSE stream also watches its socket itself, through a private dup: the
- * hang-up closes the connection on the next turn (gw_mcp_conn_gone then
- * follows), and the watch goes before the stream's last chunk, when lws
- * reads the connection again. */
-static int peer_gone(int fd)
-{
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-static void hup_unwatch(gw_mstream *st)
-{
-    if (st->hup) {
-        od_fd_close(st->hup);
-        st->hup = NULL;
-    }
-}
-
-static void hup_cb(od_fd *w, int events, void *ud)
-{
-    gw_mstream *st = ud;
-    struct lws *wsi = st->conn ? gw_conn_wsi(st->conn) : NULL;
-    od_fd_want(w, 0); /* one look: bytes (a pipelined request) wait for lws */
-    if (wsi && ((events & OD_FD_CLOSED) || peer_gone((int)lws_get_socket_fd(wsi))))
-        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
-}
-
-static void hup_watch(gw_mstream *st)
-{
-    struct lws *wsi = gw_conn_wsi(st->conn);
-    int fd = wsi ? (int)lws_get_socket_fd(wsi) : -1;
-    if (fd >= 0 && !st->hup)
-        st->hup = od_fd_watch(od_loop_from_wsi(wsi), fd, OD_FD_READ, hup_cb, st);
-}
-
 static void stream_begin_sse(gw_mstream *st)
 {
     gw_conn_header(st->conn, "mcp-session-id", "%s", st->ms->id);
     gw_conn_stream_start(st->conn, 200, "text/event-stream");
     st->streaming = 1;
-    hup_watch(st);
+    gw_conn_watch_hangup(st->conn);
 }
 
 /* the last chunk of an SSE stream: the connection may carry a next request */
 static void stream_end(gw_mstream *st)
 {
-    hup_unwatch(st);
     gw_conn_stream_end(st->conn);
 }
 
@@ -723,7 +676,7 @@ static void legacy_open(gw_mcp *g, gw_conn *c, req_info *ri)
     ms->get = st;
     gw_conn_stream_start(c, 200, "text/event-stream");
     st->streaming = 1;
-    hup_watch(st); /* see peer_gone */
+    gw_conn_watch_hangup(c);
     od_buf ev = {0};
     od_buf_printf(&ev, "event: endpoint\ndata: /messages?sessionId=%s\n\n", ms->id);
     stream_write(st, ev.p, ev.len);
@@ -757,14 +710,6 @@ void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
 {
     gw_mcp *g = s->mcp;
     req_info ri = {.wsi = gw_conn_wsi(c), .key = gw_conn_key(c)};
-    if (!g) {
-        rpc_error(c, 503, MCP_ERR_INTERNAL, "MCP is not available", NULL);
-        return;
-    }
-    if (!origin_ok(g, ri.wsi)) {
-        rpc_error(c, 403, MCP_ERR_INVALID_REQUEST, "Forbidden: Origin or Host not allowed", "origin_not_allowed");
-        return;
-    }
     int is_post = !strcmp(method, "POST"), is_get = !strcmp(method, "GET"), is_del = !strcmp(method, "DELETE");
     if (transport == GW_MCP_SSE && !is_get) {
         gw_conn_header(c, "allow", "GET");
@@ -779,6 +724,18 @@ void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
     if (!is_post && !is_get && !is_del) {
         gw_conn_header(c, "allow", "GET, POST, DELETE");
         rpc_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
+        return;
+    }
+    if (s->fwd_port) { /* sessions live in worker 0, which checks the rest */
+        gw_forward(s, c, transport, body, len);
+        return;
+    }
+    if (!g) {
+        rpc_error(c, 503, MCP_ERR_INTERNAL, "MCP is not available", NULL);
+        return;
+    }
+    if (!origin_ok(g, ri.wsi)) {
+        rpc_error(c, 403, MCP_ERR_INVALID_REQUEST, "Forbidden: Origin or Host not allowed", "origin_not_allowed");
         return;
     }
     if (authenticate(g, c, ri.key))
@@ -829,6 +786,49 @@ static void ws_free_queue(gw_mws *w)
     od_buf_free(&w->rx);
 }
 
+/* ---------------- /mcp/ws on a worker other than 0 ----------------
+ * The session lives in worker 0: each message is relayed to a WebSocket
+ * connection to worker 0's internal socket and back. Worker 0 checks the
+ * origin and the key; its refusal closes this connection too. */
+static void relay_message(od_ws *r, const char *data, size_t len, void *ud)
+{
+    (void)r;
+    ws_enqueue(ud, data, len);
+}
+
+static void relay_closed(od_ws *r, const char *why, void *ud)
+{
+    (void)r;
+    (void)why;
+    ws_close(ud); /* the relay is freed with this connection */
+}
+
+static const od_ws_cbs RELAY_CBS = {NULL, relay_message, relay_closed};
+
+static void relay_open(gw_server *s, gw_mws *w, struct lws *wsi)
+{
+    char url[64], origin[512], *err = NULL;
+    char *key = key_of(wsi);
+    char *lines[3];
+    int n = 0;
+    lines[n++] = od_strdup("sec-websocket-protocol: mcp");
+    if (key)
+        lines[n++] = od_strdup_printf("authorization: Bearer %s", key);
+    if (hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin) > 0)
+        lines[n++] = od_strdup_printf("origin: %s", origin);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/mcp/ws", s->fwd_port);
+    w->relay = od_ws_connect(s->loop, url, (const char *const *)lines, n, (size_t)s->max_body * 2 + 65536,
+                             &RELAY_CBS, w, &err);
+    if (!w->relay) {
+        od_warn("odock serve: relaying /mcp/ws to worker 0 failed: %s", err ? err : "?");
+        ws_close(w);
+    }
+    free(err);
+    free(key);
+    for (int i = 0; i < n; i++)
+        free(lines[i]);
+}
+
 static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     gw_mws *w = user;
@@ -837,19 +837,23 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char path[256];
-        if (!g || s->draining || hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0)
+        if ((!g && !(s && s->fwd_port)) || s->draining || hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0)
             return 1;
         char *q = strchr(path, '?');
         if (q) *q = 0;
         size_t n = strlen(path);
         while (n > 1 && path[n - 1] == '/') path[--n] = 0;
-        if (strcmp(path, "/mcp/ws") || !origin_ok(g, wsi))
+        if (strcmp(path, "/mcp/ws") || (g && !origin_ok(g, wsi)))
             return 1;
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED: {
         memset(w, 0, sizeof *w);
         w->wsi = wsi;
+        if (!g) {
+            relay_open(s, w, wsi);
+            return 0;
+        }
         char *key = key_of(wsi);
         od_req r;
         od_req_init(&r, OD_KIND_TOOL, "");
@@ -874,7 +878,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return 0;
     }
     case LWS_CALLBACK_RECEIVE:
-        if (!w->ms)
+        if (!w->ms && !w->relay)
             return 0;
         if (!w->rx_too_large) {
             if ((int64_t)(w->rx.len + len) > s->max_body) {
@@ -886,6 +890,22 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         }
         if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
             return 0;
+        if (w->relay) {
+            if (w->rx_too_large) {
+                cJSON *o = mcp_rpc_error_reason(NULL, MCP_ERR_TOO_LARGE, "Message exceeds max_body_bytes",
+                                                "request_too_large");
+                od_buf b = {0};
+                od_json_write(&b, o);
+                ws_enqueue(w, b.p, b.len);
+                od_buf_free(&b);
+                cJSON_Delete(o);
+            } else if (od_ws_send(w->relay, w->rx.p ? w->rx.p : "", w->rx.len) < 0) {
+                ws_close(w);
+            }
+            w->rx_too_large = 0;
+            od_buf_reset(&w->rx);
+            return 0;
+        }
         w->ms->last_active_us = od_mono_us();
         if (w->rx_too_large) {
             mcp_session_too_large(w->ms->s);
@@ -917,6 +937,8 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return 0;
     }
     case LWS_CALLBACK_CLOSED:
+        od_ws_free(w->relay);
+        w->relay = NULL;
         if (w->ms) {
             gw_msess *ms = w->ms;
             ms->ws = NULL;

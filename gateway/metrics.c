@@ -204,9 +204,167 @@ char *gw_metrics_render(gw_metrics *m, gw_server *srv)
                       (long long)st.budget_denials);
         od_buf_printf(&o, "# HELP odock_rate_limit_denials_total Requests denied by a rate limit.\n# TYPE odock_rate_limit_denials_total counter\nodock_rate_limit_denials_total %lld\n",
                       (long long)st.rate_denials);
+        od_buf_printf(&o, "# HELP odock_rate_limit_untracked_total Requests admitted without rate-limit state (the shared table was full).\n# TYPE odock_rate_limit_untracked_total counter\nodock_rate_limit_untracked_total %lld\n",
+                      (long long)st.rate_untracked);
         od_buf_printf(&o, "# HELP odock_ledger_events_total Ledger events by state.\n# TYPE odock_ledger_events_total counter\n"
                           "odock_ledger_events_total{state=\"queued\"} %lld\nodock_ledger_events_total{state=\"written\"} %lld\nodock_ledger_events_total{state=\"dropped\"} %lld\n",
                       (long long)st.events_queued, (long long)st.events_written, (long long)st.events_dropped);
     }
+    return od_buf_take(&o);
+}
+
+/* ---------------- several workers ----------------
+ * Each worker renders its own exposition; a scrape that lands on any of
+ * them sums them: samples with the same name{labels} add up (counts as
+ * integers, _sum as decimals), # HELP / # TYPE lines are kept once, and
+ * every family's samples stay together, in the order first seen. */
+typedef struct msample {
+    char *key;          /* name{labels} */
+    int is_float;
+    int64_t i;
+    double d;
+    int next;           /* next sample of the family, -1 */
+    int hnext;          /* hash chain */
+} msample;
+
+typedef struct mfamily {
+    char *name, *help, *type;
+    int first, last;    /* samples */
+} mfamily;
+
+typedef struct merger {
+    mfamily *f;
+    int nf, capf;
+    msample *s;
+    int ns, caps;
+    int *heads;         /* hash buckets: sample index, -1 */
+    size_t nheads;
+} merger;
+
+static uint64_t mhash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int family_of(merger *m, const char *name, size_t n)
+{
+    for (int i = m->nf - 1; i >= 0; i--)
+        if (strlen(m->f[i].name) == n && !memcmp(m->f[i].name, name, n))
+            return i;
+    if (m->nf == m->capf) {
+        m->capf = m->capf ? m->capf * 2 : 16;
+        m->f = od_realloc(m->f, (size_t)m->capf * sizeof *m->f);
+    }
+    mfamily *f = &m->f[m->nf];
+    memset(f, 0, sizeof *f);
+    f->name = od_strndup(name, n);
+    f->first = f->last = -1;
+    return m->nf++;
+}
+
+static void rehash(merger *m)
+{
+    free(m->heads);
+    m->nheads = m->nheads ? m->nheads * 2 : 1024;
+    m->heads = od_malloc(m->nheads * sizeof *m->heads);
+    for (size_t i = 0; i < m->nheads; i++) m->heads[i] = -1;
+    for (int i = 0; i < m->ns; i++) {
+        size_t b = mhash(m->s[i].key, strlen(m->s[i].key)) & (m->nheads - 1);
+        m->s[i].hnext = m->heads[b];
+        m->heads[b] = i;
+    }
+}
+
+static void add_sample(merger *m, int fam, const char *key, size_t kn, const char *val)
+{
+    if (m->ns * 2 >= (int)m->nheads)
+        rehash(m);
+    size_t b = mhash(key, kn) & (m->nheads - 1);
+    int fl = strpbrk(val, ".eEnN") != NULL; /* decimals, NaN, Inf */
+    for (int i = m->heads[b]; i >= 0; i = m->s[i].hnext) {
+        msample *s = &m->s[i];
+        if (strlen(s->key) == kn && !memcmp(s->key, key, kn)) {
+            if (fl && !s->is_float) { s->is_float = 1; s->d = (double)s->i; }
+            if (s->is_float) s->d += strtod(val, NULL);
+            else s->i += strtoll(val, NULL, 10);
+            return;
+        }
+    }
+    if (m->ns == m->caps) {
+        m->caps = m->caps ? m->caps * 2 : 64;
+        m->s = od_realloc(m->s, (size_t)m->caps * sizeof *m->s);
+    }
+    msample *s = &m->s[m->ns];
+    memset(s, 0, sizeof *s);
+    s->key = od_strndup(key, kn);
+    s->is_float = fl;
+    if (fl) s->d = strtod(val, NULL);
+    else s->i = strtoll(val, NULL, 10);
+    s->next = -1;
+    s->hnext = m->heads[b];
+    m->heads[b] = m->ns;
+    mfamily *f = &m->f[fam];
+    if (f->last >= 0) m->s[f->last].next = m->ns;
+    else f->first = m->ns;
+    f->last = m->ns++;
+}
+
+static void merge_one(merger *m, const char *text)
+{
+    int fam = -1;
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[4096];
+        if (len && len < sizeof line) {
+            memcpy(line, p, len);
+            line[len] = 0;
+            if (!strncmp(line, "# HELP ", 7) || !strncmp(line, "# TYPE ", 7)) {
+                const char *name = line + 7, *sp = strchr(name, ' ');
+                fam = family_of(m, name, sp ? (size_t)(sp - name) : strlen(name));
+                char **slot = line[2] == 'H' ? &m->f[fam].help : &m->f[fam].type;
+                if (!*slot) *slot = od_strdup(line);
+            } else if (line[0] != '#') {
+                char *sp = strrchr(line, ' ');
+                if (sp && sp > line) {
+                    if (fam < 0) { /* a sample before any header: its own family */
+                        const char *br = strpbrk(line, "{ ");
+                        fam = family_of(m, line, (size_t)(br - line));
+                    }
+                    add_sample(m, fam, line, (size_t)(sp - line), sp + 1);
+                }
+            }
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+}
+
+char *gw_metrics_merge(const char *const *texts, int n)
+{
+    merger m;
+    memset(&m, 0, sizeof m);
+    rehash(&m);
+    for (int i = 0; i < n; i++)
+        merge_one(&m, texts[i]);
+    od_buf o = {0};
+    for (int i = 0; i < m.nf; i++) {
+        mfamily *f = &m.f[i];
+        if (f->help) od_buf_printf(&o, "%s\n", f->help);
+        if (f->type) od_buf_printf(&o, "%s\n", f->type);
+        for (int k = f->first; k >= 0; k = m.s[k].next) {
+            if (m.s[k].is_float) od_buf_printf(&o, "%s %.6f\n", m.s[k].key, m.s[k].d);
+            else od_buf_printf(&o, "%s %lld\n", m.s[k].key, (long long)m.s[k].i);
+        }
+        free(f->name);
+        free(f->help);
+        free(f->type);
+    }
+    for (int k = 0; k < m.ns; k++) free(m.s[k].key);
+    free(m.s);
+    free(m.f);
+    free(m.heads);
+    if (!o.p) od_buf_puts(&o, "");
     return od_buf_take(&o);
 }

@@ -13,7 +13,7 @@ static void on_signal(int sig)
     gw_signalled = sig;
 }
 
-gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, char **err)
+static gw_server *server_new(od_config *cfg, const char *listen, const char *db, const gw_worker *w, char **err)
 {
     gw_server *s = od_calloc(1, sizeof *s);
     s->cfg = cfg;
@@ -24,6 +24,17 @@ gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, cha
     s->pol = pol_open(cfg, db, err);
     if (!s->pol)
         goto fail;
+    s->nworkers = 1;
+    if (w) {
+        s->worker = w->index;
+        s->nworkers = w->count;
+        s->fwd_port = w->index ? w->internal_port : 0;
+        s->shm = w->shm;
+        if (pol_use_shared_rl(s->pol, gw_shm_rl(w->shm), w->index) < 0) {
+            *err = od_strdup("worker index out of range");
+            goto fail;
+        }
+    }
     s->router = gw_router_new(cfg, &s->t);
     s->metrics = gw_metrics_new();
     od_loop_opts o = {
@@ -35,15 +46,29 @@ gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, cha
         .timeout_secs = s->t.header_timeout_s,
         .user = s,
         .os_ca = od_config_needs_ws_tls(cfg),
+        .listen_fd = w ? w->listen_fd : 0,
+        .plain_fd = w ? w->internal_fd : 0,
     };
     s->loop = od_loop_new(&o, err);
     if (!s->loop)
         goto fail;
-    gw_mcp_start(s);
+    if (!s->fwd_port)
+        gw_mcp_start(s); /* other workers relay MCP to worker 0 */
     return s;
 fail:
     gw_server_free(s);
     return NULL;
+}
+
+gw_server *gw_server_new(od_config *cfg, const char *listen, const char *db, char **err)
+{
+    return server_new(cfg, listen, db, NULL, err);
+}
+
+gw_server *gw_server_new_worker(od_config *cfg, const char *listen, const char *db, const gw_worker *w,
+                                char **err)
+{
+    return server_new(cfg, listen, db, w, err);
 }
 
 int gw_server_port(gw_server *s)
@@ -57,6 +82,7 @@ static void tick(od_timer *t, void *ud)
     int64_t now = od_mono_us();
     (void)t;
     pol_tick(s->pol);
+    gw_shm_publish(s);
     gw_http_sweep(s, s->draining);
     if (gw_signalled && !s->draining) {
         s->draining = 1;
@@ -97,7 +123,8 @@ int gw_server_run(gw_server *s)
     snprintf(host, sizeof host, "%s", s->listen);
     char *colon = strrchr(host, ':');
     if (colon) *colon = 0;
-    od_info("odock serve: listening on %s://%s:%d", scheme, host, gw_server_port(s));
+    if (s->nworkers == 1) /* else the master says it */
+        od_info("odock serve: listening on %s://%s:%d", scheme, host, gw_server_port(s));
     od_loop_run(s->loop);
     /* responses already queued (errors of aborted calls) get a moment to go out */
     od_timer_stop(&s->tick);

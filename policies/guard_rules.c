@@ -10,7 +10,6 @@
  * rule, never the text. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,17 +18,6 @@
 
 #define RULE_MATCH_LIMIT 1000000u
 #define RULE_MAX_MATCHES 1024 /* per rule and text: enough to count and mask */
-
-static char *errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *errf(const char *fmt, ...)
-{
-    od_buf b = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    od_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    return od_buf_take(&b);
-}
 
 static char **copy_strs(char **v, int n)
 {
@@ -63,7 +51,7 @@ int gr_rules_compile(gr_engine *e, const od_guard_cfg *cfg, char **err)
     if (cfg->nrules <= 0 || !cfg->rules) return 0;
     pcre2_match_context *mctx = pcre2_match_context_create(NULL);
     if (!mctx) {
-        if (err) *err = errf("guardrails.rules: out of memory");
+        if (err) *err = od_strdup_printf("guardrails.rules: out of memory");
         return -1;
     }
     pcre2_set_match_limit(mctx, RULE_MATCH_LIMIT);
@@ -82,7 +70,7 @@ int gr_rules_compile(gr_engine *e, const od_guard_cfg *cfg, char **err)
         r->teams = copy_strs(rc->teams, rc->nteams);
         r->nteams = r->teams ? rc->nteams : 0;
         if (!rc->pattern || !*rc->pattern) {
-            if (err) *err = errf("guardrails.rules[%d].pattern: missing or empty", i);
+            if (err) *err = od_strdup_printf("guardrails.rules[%d].pattern: missing or empty", i);
             return -1;
         }
         int ec = 0;
@@ -92,7 +80,7 @@ int gr_rules_compile(gr_engine *e, const od_guard_cfg *cfg, char **err)
         if (!code) {
             PCRE2_UCHAR msg[160];
             if (pcre2_get_error_message(ec, msg, sizeof msg) < 0) snprintf((char *)msg, sizeof msg, "error %d", ec);
-            if (err) *err = errf("guardrails.rules[%d].pattern: %s at offset %zu", i, (char *)msg, (size_t)eo);
+            if (err) *err = od_strdup_printf("guardrails.rules[%d].pattern: %s at offset %zu", i, (char *)msg, (size_t)eo);
             return -1;
         }
         /* no JIT on this platform: the interpreter gives the same answers */

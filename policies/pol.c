@@ -12,17 +12,17 @@
 
 /* ---- keys ---- */
 
-static unsigned id_hash(const char *id)
+unsigned pol_hash(const char *s)
 {
     unsigned h = 2166136261u; /* FNV-1a */
-    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = s; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
     return h;
 }
 
-const pol_key *pol_key_by_id(const pol_engine *e, const char *id)
+pol_key *pol_key_by_id(pol_engine *e, const char *id)
 {
     if (!e->nslots) return NULL;
-    for (unsigned i = id_hash(id) & (unsigned)(e->nslots - 1);; i = (i + 1) & (unsigned)(e->nslots - 1)) {
+    for (unsigned i = pol_hash(id) & (unsigned)(e->nslots - 1);; i = (i + 1) & (unsigned)(e->nslots - 1)) {
         int k = e->key_slots[i];
         if (k < 0) return NULL;
         if (!strcmp(e->keys[k].k.id, id)) return &e->keys[k];
@@ -65,9 +65,10 @@ int pol_keys_reload(pol_engine *e)
         pol_key *k = &e->keys[i];
         k->k = rows[i];
         k->team = -1;
+        k->rl_slot = k->rl_team_slot = POL_RL_UNKNOWN;
         for (int t = 0; t < nteams && k->k.team; t++)
             if (!strcmp(teams[t].name, k->k.team)) k->team = t;
-        unsigned s = id_hash(k->k.id) & (unsigned)(e->nslots - 1);
+        unsigned s = pol_hash(k->k.id) & (unsigned)(e->nslots - 1);
         while (e->key_slots[s] >= 0) s = (s + 1) & (unsigned)(e->nslots - 1);
         e->key_slots[s] = i;
     }
@@ -106,6 +107,11 @@ pol_engine *pol_open(const od_config *cfg, const char *db_path, char **err)
     snprintf(e->owner, sizeof e->owner, "%d-%s", (int)getpid(), rnd);
     e->guard = gr_engine_new(&cfg->guardrails, err);
     if (!e->guard) goto fail;
+    /* a private table until pol_use_shared_rl: mapping it costs address
+     * space and the mutex's page, nothing more until subjects are added */
+    e->rl = pol_rl_shm_new(err);
+    if (!e->rl) goto fail;
+    e->rl_private = 1;
     e->db = ldg_open(db_path, 1, err);
     if (!e->db) goto fail;
     if (reload_all(e, od_wall_ms()) != 0) {
@@ -136,7 +142,7 @@ void pol_close(pol_engine *e)
     }
     keys_free(e);
     free(e->budgets);
-    free(e->rl.v);
+    if (e->rl_private) pol_rl_shm_free(e->rl);
     gr_engine_free(e->guard);
     free(e->db_path);
     free(e);
@@ -156,6 +162,18 @@ void pol_tick(pol_engine *e)
         }
     }
     if (pol_budgets_sync(e, now, 0) != 0) od_warn("ledger: writing budget spend failed; will retry");
+}
+
+int pol_use_shared_rl(pol_engine *e, pol_rl_shm *t, int worker)
+{
+    if (worker < 0 || worker >= POL_MAX_WORKERS) return -1;
+    /* before any request: the private table holds nothing worth keeping */
+    if (e->rl_private) pol_rl_shm_free(e->rl);
+    e->rl = t;
+    e->rl_private = 0;
+    e->rl_worker = worker;
+    for (int i = 0; i < e->nkeys; i++) e->keys[i].rl_slot = e->keys[i].rl_team_slot = POL_RL_UNKNOWN;
+    return 0;
 }
 
 const od_config *pol_config(const pol_engine *e)
@@ -286,23 +304,39 @@ int pol_inspect(pol_engine *e, od_req *r, unsigned where, cJSON *node)
 
 /* ---- reserve / settle / record ---- */
 
-static int rl_check(pol_engine *e, od_req *r, int slot, int64_t rpm, int64_t tpm, int64_t par, int64_t est,
-                    int64_t now)
+/* The rate-limit entry of prefix + name, looked up once per key and kept in
+ * *cache (a key reload or a change of table starts over). */
+static int rl_entry(pol_engine *e, int *cache, const char *prefix, const char *name)
 {
-    int64_t retry, rem_req, rem_tok, reset;
-    pol_rl *rl = &e->rl.v[slot];
-    int rc = pol_rl_admit(rl, now, rpm, tpm, par, est, &retry, &rem_req, &rem_tok, &reset);
-    if (rpm > 0 && (r->rl_remaining_requests < 0 || rem_req < r->rl_remaining_requests)) {
-        r->rl_limit_requests = rpm;
-        r->rl_remaining_requests = rem_req;
+    if (*cache == POL_RL_UNKNOWN) {
+        char subject[POL_RL_SUBJECT + 8];
+        snprintf(subject, sizeof subject, "%s%s", prefix, name);
+        *cache = pol_rl_slot(e->rl, subject);
     }
-    if (tpm > 0 && (r->rl_remaining_tokens < 0 || rem_tok < r->rl_remaining_tokens)) {
-        r->rl_limit_tokens = tpm;
-        r->rl_remaining_tokens = rem_tok;
+    return *cache;
+}
+
+/* Admits r under the limits of entry slot: 0, or -1 with the decision's
+ * retry-after set. Slot -1 (the table was full) admits uncounted. */
+static int rl_check(pol_engine *e, od_req *r, int slot, const pol_rl_ask *ask, int64_t now)
+{
+    if (slot < 0) {
+        e->stats.rate_untracked++;
+        return 0;
     }
-    if (reset > r->rl_reset_ms) r->rl_reset_ms = reset;
+    pol_rl_out o;
+    int rc = pol_rl_admit(e->rl, slot, e->rl_worker, now, ask, &o);
+    if (ask->rpm > 0 && (r->rl_remaining_requests < 0 || o.rem_req < r->rl_remaining_requests)) {
+        r->rl_limit_requests = ask->rpm;
+        r->rl_remaining_requests = o.rem_req;
+    }
+    if (ask->tpm > 0 && (r->rl_remaining_tokens < 0 || o.rem_tok < r->rl_remaining_tokens)) {
+        r->rl_limit_tokens = ask->tpm;
+        r->rl_remaining_tokens = o.rem_tok;
+    }
+    if (o.reset_ms > r->rl_reset_ms) r->rl_reset_ms = o.reset_ms;
     if (rc == 0) return 0;
-    r->retry_after_s = (int)((retry + 999) / 1000);
+    r->retry_after_s = (int)((o.retry_ms + 999) / 1000);
     if (r->retry_after_s < 1) r->retry_after_s = 1;
     e->stats.rate_denials++;
     return -1;
@@ -317,29 +351,26 @@ static void release_holds(pol_engine *e, od_req *r, int64_t actual, int64_t now)
 int pol_reserve(pol_engine *e, od_req *r, int64_t est_cost, int64_t est_tokens)
 {
     if (!r->authenticated) return od_req_deny(r, 401, OD_R_INVALID_KEY, "Not authenticated");
-    const pol_key *k = pol_key_by_id(e, r->key_id);
+    pol_key *k = pol_key_by_id(e, r->key_id);
     if (!k) return od_req_deny(r, 401, OD_R_INVALID_KEY, "Invalid API key");
     int64_t now = od_wall_ms();
     if (est_cost < 0) est_cost = 0;
     if (est_tokens < 0) est_tokens = 0;
 
     /* rate limits: key, then team */
-    char subject[80];
     const ldg_team *t = k->team >= 0 ? &e->teams[k->team] : NULL;
     if (k->k.rpm || k->k.tpm || k->k.max_parallel) {
-        snprintf(subject, sizeof subject, "k:%s", k->k.id);
-        int s = pol_rl_slot(&e->rl, subject);
-        if (rl_check(e, r, s, k->k.rpm, k->k.tpm, k->k.max_parallel, est_tokens, now) != 0)
+        int s = rl_entry(e, &k->rl_slot, "k:", k->k.id);
+        pol_rl_ask ask = {k->k.rpm, k->k.tpm, k->k.max_parallel, est_tokens};
+        if (rl_check(e, r, s, &ask, now) != 0)
             return od_req_deny(r, 429, OD_R_RATE_LIMITED, "Rate limit of key %s reached; retry in %d s",
                                r->key_id, r->retry_after_s);
         r->rl_slot = s;
     }
     if (t && (t->rpm || t->tpm || t->max_parallel)) {
-        snprintf(subject, sizeof subject, "t:%s", t->name);
-        int s = pol_rl_slot(&e->rl, subject);
-        if (rl_check(e, r, s, t->rpm, t->tpm, t->max_parallel, est_tokens, now) != 0) {
-            goto undo_rl_team;
-        }
+        int s = rl_entry(e, &k->rl_team_slot, "t:", t->name);
+        pol_rl_ask ask = {t->rpm, t->tpm, t->max_parallel, est_tokens};
+        if (rl_check(e, r, s, &ask, now) != 0) goto undo_rl_team;
         r->rl_team_slot = s;
     }
     r->held_tokens = est_tokens;
@@ -372,18 +403,8 @@ undo_rl_team:
     od_req_deny(r, 429, OD_R_RATE_LIMITED, "Rate limit of team %s reached; retry in %d s", t->name, r->retry_after_s);
 undo_rl:
     /* a denied request does not count against the rate limits it passed */
-    if (r->rl_slot >= 0) {
-        pol_rl *rl = &e->rl.v[r->rl_slot];
-        pol_rl_release(rl);
-        if (rl->req_cur > 0) rl->req_cur--;
-        pol_rl_settle(rl, now, est_tokens, 0);
-    }
-    if (r->rl_team_slot >= 0) {
-        pol_rl *rl = &e->rl.v[r->rl_team_slot];
-        pol_rl_release(rl);
-        if (rl->req_cur > 0) rl->req_cur--;
-        pol_rl_settle(rl, now, est_tokens, 0);
-    }
+    if (r->rl_slot >= 0) pol_rl_undo(e->rl, r->rl_slot, e->rl_worker, now, est_tokens);
+    if (r->rl_team_slot >= 0) pol_rl_undo(e->rl, r->rl_team_slot, e->rl_worker, now, est_tokens);
     r->rl_slot = r->rl_team_slot = -1;
     r->parallel_taken = 0;
     return -1;
@@ -397,16 +418,16 @@ void pol_settle(pol_engine *e, od_req *r, int64_t cost, int64_t tokens)
     if (cost < 0) cost = 0;
     r->cost_micros = cost;
     release_holds(e, r, cost, now);
-    if (r->rl_slot >= 0) pol_rl_settle(&e->rl.v[r->rl_slot], now, r->held_tokens, tokens);
-    if (r->rl_team_slot >= 0) pol_rl_settle(&e->rl.v[r->rl_team_slot], now, r->held_tokens, tokens);
+    if (r->rl_slot >= 0) pol_rl_settle(e->rl, r->rl_slot, now, r->held_tokens, tokens);
+    if (r->rl_team_slot >= 0) pol_rl_settle(e->rl, r->rl_team_slot, now, r->held_tokens, tokens);
 }
 
 void pol_record(pol_engine *e, od_req *r)
 {
     if (!r->settled) pol_settle(e, r, r->cost_micros, r->prompt_tokens + r->completion_tokens);
     if (r->parallel_taken) {
-        if (r->rl_slot >= 0) pol_rl_release(&e->rl.v[r->rl_slot]);
-        if (r->rl_team_slot >= 0) pol_rl_release(&e->rl.v[r->rl_team_slot]);
+        if (r->rl_slot >= 0) pol_rl_release(e->rl, r->rl_slot, e->rl_worker);
+        if (r->rl_team_slot >= 0) pol_rl_release(e->rl, r->rl_team_slot, e->rl_worker);
         r->parallel_taken = 0;
     }
     if (!r->t_end_us) r->t_end_us = od_mono_us();

@@ -8,7 +8,10 @@
  * records the request: exactly one ledger event per request.
  *
  * Threading: an engine is used from one thread (the event loop). Ledger
- * writes go to a writer thread, batched. */
+ * writes go to a writer thread, batched.
+ *
+ * Processes: several engines (one per forked worker) may share one ledger
+ * (budgets are leased from it) and one rate-limit table (pol_rl_shm). */
 #ifndef POL_H
 #define POL_H
 
@@ -18,6 +21,7 @@
 #include "guard.h"
 
 typedef struct pol_engine pol_engine;
+typedef struct pol_rl_shm pol_rl_shm;
 
 typedef enum { OD_KIND_LLM = 0, OD_KIND_TOOL = 1 } od_kind;
 
@@ -103,6 +107,26 @@ void pol_tick(pol_engine *e);
 const od_config *pol_config(const pol_engine *e);
 const gr_engine *pol_guard(const pol_engine *e);
 
+/* ---- rate limits shared by forked workers ----
+ * Rate-limit state (rpm, tpm, max parallel per key and team) lives in one
+ * table; without pol_use_shared_rl an engine has a private one. For N
+ * workers the master creates one table before fork, and each worker hands
+ * it to its engine right after pol_open, before any request. In-flight
+ * counts are kept per worker, so a dead worker's can be dropped. */
+#define POL_MAX_WORKERS 64
+/* mmap(MAP_SHARED | MAP_ANONYMOUS) of the whole table (~6 MB of address
+ * space; pages are touched only as subjects are added). NULL on error with
+ * *err set (caller frees). */
+pol_rl_shm *pol_rl_shm_new(char **err);
+void pol_rl_shm_free(pol_rl_shm *t);
+/* The master, after worker (0 .. POL_MAX_WORKERS-1) died and before its
+ * replacement starts: forgets the dead worker's requests in flight. */
+void pol_rl_shm_worker_gone(pol_rl_shm *t, int worker);
+/* From now on e keeps rate-limit state in t (which it never frees) and
+ * counts its requests in flight as worker's. 0, or -1 when worker is out
+ * of range (e unchanged). */
+int pol_use_shared_rl(pol_engine *e, pol_rl_shm *t, int worker);
+
 /* ---- the stages ---- */
 void od_req_init(od_req *r, od_kind kind, const char *target);
 void od_req_free(od_req *r); /* frees guardrail state; does not record */
@@ -135,6 +159,7 @@ void pol_record(pol_engine *e, od_req *r);
 typedef struct pol_stats {
     int64_t events_queued, events_written, events_dropped;
     int64_t budget_denials, rate_denials;
+    int64_t rate_untracked;    /* admissions without rate state: the rate-limit table was full */
     int64_t lease_transactions;
 } pol_stats;
 void pol_get_stats(const pol_engine *e, pol_stats *out);

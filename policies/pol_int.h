@@ -11,27 +11,42 @@
  * 1 allowed, 0 denied, -1 when patterns is NULL/empty (no grant given). */
 int pol_grant_match(const char *patterns, const char *target);
 
-/* ---- rate limits (ratelimit.c): per process, per subject (key or team) ---- */
-typedef struct pol_rl {
-    char subject[72];        /* "k:<id>" or "t:<team>" */
-    int64_t win_start_ms;    /* start of the current one-minute window */
-    int64_t req_cur, req_prev;
-    int64_t tok_cur, tok_prev;
-    int64_t inflight;
-} pol_rl;
+/* FNV-1a of a NUL-terminated string (key ids, rate-limit subjects). */
+unsigned pol_hash(const char *s);
 
-typedef struct pol_rl_table {
-    pol_rl *v;
-    int n, cap;
-} pol_rl_table;
+/* ---- rate limits (ratelimit.c): per subject (key or team), in a table
+ * that forked workers may share (pol_rl_shm_new in pol.h) ---- */
+#define POL_RL_CAP 16384     /* subjects; entries are never deleted */
+#define POL_RL_SUBJECT 72    /* "k:<id>" or "t:<team>", longer ones are cut */
+#define POL_RL_UNKNOWN (-2)  /* an entry not looked up yet */
 
-int pol_rl_slot(pol_rl_table *t, const char *subject);
-/* Admits one request of est_tokens under rpm/tpm/max_parallel (0 = no
- * limit). 0 ok (counted), else -1 with *retry_ms set. Fills remaining. */
-int pol_rl_admit(pol_rl *r, int64_t now_ms, int64_t rpm, int64_t tpm, int64_t max_parallel,
-                 int64_t est_tokens, int64_t *retry_ms, int64_t *rem_req, int64_t *rem_tok, int64_t *reset_ms);
-void pol_rl_settle(pol_rl *r, int64_t now_ms, int64_t est_tokens, int64_t actual_tokens);
-void pol_rl_release(pol_rl *r);
+/* The entry of subject, added when new (indexes stay valid for the table's
+ * life). -1 when the table is full: the caller admits without rate state. */
+int pol_rl_slot(pol_rl_shm *t, const char *subject);
+
+typedef struct pol_rl_ask {
+    int64_t rpm, tpm, max_parallel; /* 0 = no limit */
+    int64_t tokens;                 /* estimate counted against tpm */
+} pol_rl_ask;
+
+typedef struct pol_rl_out {
+    int64_t retry_ms;               /* 0 when admitted */
+    int64_t rem_req, rem_tok;       /* remaining after this request; -1 no limit */
+    int64_t reset_ms;               /* until the current window ends */
+} pol_rl_out;
+
+/* Each takes the table's lock for a few integer operations. worker: the
+ * caller's column of in-flight counts. */
+/* Admits one request: 0 counted, else -1 with out->retry_ms set. */
+int pol_rl_admit(pol_rl_shm *t, int slot, int worker, int64_t now_ms, const pol_rl_ask *ask, pol_rl_out *out);
+void pol_rl_settle(pol_rl_shm *t, int slot, int64_t now_ms, int64_t est_tokens, int64_t actual_tokens);
+void pol_rl_release(pol_rl_shm *t, int slot, int worker);
+/* Takes back an admission denied later (by the team limit or a budget). */
+void pol_rl_undo(pol_rl_shm *t, int slot, int worker, int64_t now_ms, int64_t est_tokens);
+/* The table's lock (robust: a holder's death is recovered). Exposed as a
+ * test hook. */
+void pol_rl_lock(pol_rl_shm *t);
+void pol_rl_unlock(pol_rl_shm *t);
 
 /* ---- budgets (budget.c) ----
  * Each process leases room from a budget row (held_micros += lease, one
@@ -82,6 +97,8 @@ void pol_writer_stop(pol_writer *w);
 typedef struct pol_key {
     ldg_key k;
     int team;                /* index into teams, -1 none */
+    int rl_slot, rl_team_slot; /* rate-limit entries of the key and its team: POL_RL_UNKNOWN
+                                * until first needed, -1 when the table was full */
 } pol_key;
 
 struct pol_engine {
@@ -103,13 +120,15 @@ struct pol_engine {
     /* budgets: append-only so requests can keep indices across reloads */
     pol_budget *budgets;
     int nbudgets, capbudgets;
-    pol_rl_table rl;
+    pol_rl_shm *rl;          /* rate-limit state: shared with the other workers, or private */
+    int rl_worker;           /* this engine's column of in-flight counts */
+    int rl_private;          /* e->rl is ours to free */
     pol_writer writer;
     pol_stats stats;
 };
 
 int pol_keys_reload(pol_engine *e);
-const pol_key *pol_key_by_id(const pol_engine *e, const char *id);
+pol_key *pol_key_by_id(pol_engine *e, const char *id);
 
 int pol_budgets_reload(pol_engine *e, int64_t now);
 /* Holds amount against budget i, leasing more room when needed. 0 ok. */

@@ -12,6 +12,7 @@
 #   BENCH_HOLD=1000    concurrent open streams for the RSS figure
 #   BENCH_MCP_SECONDS=10 each MCP run (after a 2 s warm-up)
 #   BENCH_PORTKEY=1    0 skips Portkey;  BENCH_MCP=1   0 skips the MCP part
+#   BENCH_ALLCORES=1   0 skips the runs on every core (odock --workers = cores, nothing pinned)
 #   BENCH_CPU_GW=1     core of the gateway under test (odock, Portkey)
 #   BENCH_CPU_LOAD=0   core of the upstream and the load generators
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
@@ -25,6 +26,7 @@ BENCH_HOLD=${BENCH_HOLD:-1000}
 BENCH_MCP_SECONDS=${BENCH_MCP_SECONDS:-10}
 BENCH_PORTKEY=${BENCH_PORTKEY:-1}
 BENCH_MCP=${BENCH_MCP:-1}
+BENCH_ALLCORES=${BENCH_ALLCORES:-1}
 CPU_GW=${BENCH_CPU_GW:-1}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 BIN=$ROOT/build/rel/bench
@@ -100,7 +102,8 @@ declare -A R   # results: R[key]=value
 # wrk_run KEY URL CONNS SECONDS [ENV=V...]: a wrk run with chat.lua; fills R[KEY.*]
 wrk_run() {
   local key=$1 url=$2 c=$3 s=$4; shift 4
-  env "$@" taskset -c "$CPU_LOAD" wrk -t1 -c"$c" -d"${s}s" --timeout 10s --latency \
+  local pin=(taskset -c "$CPU_LOAD"); [ -n "$CPU_LOAD" ] || pin=()
+  env "$@" "${pin[@]}" wrk -t1 -c"$c" -d"${s}s" --timeout 10s --latency \
     -s "$NPM_DIR/chat.lua" "$url" >"$T/wrk-$key.out" 2>&1 || true
   local j; j=$(grep '^BENCHJSON ' "$T/wrk-$key.out" | sed 's/^BENCHJSON //')
   [ -n "$j" ] || { cat "$T/wrk-$key.out" >&2; j='{"requests":0,"rps":0,"p50_us":0,"p99_us":0,"err_status":0,"err_connect":0,"err_read":0,"err_timeout":0}'; }
@@ -243,6 +246,65 @@ if [ "$BENCH_PORTKEY" = 1 ]; then
   stop "$GW_PID"
 fi
 GW_PID=""
+
+# ---------------------------------------------------------------- every core
+# The runs above give each gateway one core of its own. In production a
+# gateway gets every core: here odock runs one worker per core, Portkey its
+# node process, and nothing is pinned (the load and a second upstream share
+# the cores with the gateway). Plain and streamed at BENCH_CONNS connections.
+all_runs() { # PREFIX URL [ENV=V...]
+  local p=$1 url=$2; shift 2
+  wrk_run "$p.warm" "$url" "$BENCH_CONNS" "$(( (BENCH_WARMUP + 1) / 2 ))" "$@"
+  wrk_run "$p.c$BENCH_CONNS" "$url" "$BENCH_CONNS" "$BENCH_SECONDS" "$@"
+  wrk_run "$p.s$BENCH_CONNS" "$url" "$BENCH_CONNS" "$BENCH_SECONDS" "$@" BENCH_STREAM=1
+}
+if [ "$BENCH_ALLCORES" = 1 ] && [ "$NCPU" -ge 2 ]; then
+  SAVE_LOAD=$CPU_LOAD; CPU_LOAD=""
+  UP2_PORT=$(free_port)
+  start upstream_all "" "$BIN/upstream" --port "$UP2_PORT" --drip-ms "$DRIP_MS"
+  UP2_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$UP2_PORT/stats" || die "the second fake upstream did not start"
+  log "every core, nothing pinned: (a) direct"
+  all_runs all.direct "http://127.0.0.1:$UP2_PORT"
+
+  log "every core: (b) odock serve --workers $NCPU"
+  OD2_PORT=$(free_port)
+  DB2="$T/ledger-all.db"
+  sed -e "s|127.0.0.1:$OD_PORT|127.0.0.1:$OD2_PORT|" -e "s|127.0.0.1:$UP_PORT|127.0.0.1:$UP2_PORT|" \
+      -e "s|$DB|$DB2|" "$T/odock.json" >"$T/odock-all.json"
+  KEY2=$("$ODOCK" keys create --config "$T/odock-all.json" --db "$DB2" --name bench --models 'gpt-4o-mini,gpt-slow' \
+         --budget 1000 --period total --rpm 100000000 --json | jq -r .key)
+  up_before=$(curl -s "http://127.0.0.1:$UP2_PORT/stats" | jq -r .chat)
+  start odock_all "" "$ODOCK" serve --config "$T/odock-all.json" --db "$DB2" --workers "$NCPU"
+  GW_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$OD2_PORT/healthz" || { cat "$T/odock_all.log" >&2; die "odock serve --workers did not start"; }
+  sleep 1
+  all_rss() { local t; t=$(rss_kb "$GW_PID"); for w in $(pgrep -P "$GW_PID"); do t=$((t + $(rss_kb "$w"))); done; echo "$t"; }
+  R[all.odock.rss_idle]=$(all_rss)
+  all_runs all.odock "http://127.0.0.1:$OD2_PORT" BENCH_KEY="$KEY2"
+  R[all.odock.rss_load]=$(all_rss)
+  sleep 1
+  R[all.ledger.metrics]=$(curl -s "http://127.0.0.1:$OD2_PORT/metrics" | awk '/^odock_requests_total[{ ]/ {s += $NF} END {printf "%d", s}')
+  stop "$GW_PID"
+  R[all.ledger.events]=$(sqlite3 "$DB2" 'select count(*) from events' 2>/dev/null || echo "?")
+  R[all.ledger.upstream]=$(( $(curl -s "http://127.0.0.1:$UP2_PORT/stats" | jq -r .chat) - up_before ))
+  printf '   ledger: %s events; /metrics (summed over the workers) %s requests; upstream received %s\n' \
+    "${R[all.ledger.events]}" "${R[all.ledger.metrics]}" "${R[all.ledger.upstream]}" >&2
+
+  if [ "$BENCH_PORTKEY" = 1 ]; then
+    log "every core: (c) Portkey"
+    PK2_PORT=$(free_port)
+    start portkey_all "" node "$NPM_DIR/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$PK2_PORT" --headless
+    GW_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$PK2_PORT/" 150 || { cat "$T/portkey_all.log" >&2; die "Portkey did not start"; }
+    sleep 1
+    all_runs all.portkey "http://127.0.0.1:$PK2_PORT" BENCH_PORTKEY_HOST="http://127.0.0.1:$UP2_PORT/v1"
+    stop "$GW_PID"
+  fi
+  GW_PID=""
+  stop "$UP2_PID"
+  CPU_LOAD=$SAVE_LOAD
+fi
 
 # ---------------------------------------------------------------- MCP
 EVERY="$NPM_DIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js"

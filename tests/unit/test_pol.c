@@ -1,6 +1,7 @@
 /* tests/unit/test_pol.c — the policy engine on a real SQLite ledger:
  * authentication, grants, live reloads, budgets (including the invariant
- * across two processes), rate limits, events. */
+ * across two processes), rate limits (also shared by forked workers),
+ * events. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,6 +28,7 @@ typedef struct fx {
     char dir[64], db[96];
     od_config *cfg;
     pol_engine *e;
+    pol_rl_shm *rl; /* a rate-limit table shared with forked workers, NULL none */
     sqlite3 *admin; /* plays the CLI: another connection to the same file */
 } fx;
 
@@ -121,6 +123,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     pol_close(f->e);
+    pol_rl_shm_free(f->rl); /* after the engine: it never frees a shared table */
     ldg_close(f->admin);
     od_config_free(f->cfg);
     char cmd[128];
@@ -615,6 +618,326 @@ static void test_tpm(void **state)
     pol_record(f->e, &r);
 }
 
+/* ---- rate limits shared by forked workers ---- */
+
+/* A worker process: its own engine on the fixture's ledger, counting rate
+ * limits in a shared table. It talks to the parent in ints over two pipes;
+ * it must not use cmocka's asserts (a failing one would go on running the
+ * parent's tests), so it reports failure as an exit status. */
+typedef struct worker {
+    pid_t pid;
+    int to, from; /* the parent's ends */
+} worker;
+
+static void say(int fd, int v)
+{
+    if (write(fd, &v, sizeof v) != (ssize_t)sizeof v) _exit(97);
+}
+
+static int hear(int fd)
+{
+    int v;
+    return read(fd, &v, sizeof v) == (ssize_t)sizeof v ? v : -1;
+}
+
+/* Forks only from a single-threaded parent (see the budget test): the
+ * caller has closed the fixture's engine. */
+static void worker_start(worker *w, fx *f, pol_rl_shm *t, int index, int (*fn)(pol_engine *e, int in, int out))
+{
+    int down[2], up[2];
+    assert_int_equal(pipe(down), 0);
+    assert_int_equal(pipe(up), 0);
+    w->pid = fork();
+    assert_true(w->pid >= 0);
+    if (w->pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        char *err = NULL;
+        pol_engine *e = pol_open(f->cfg, f->db, &err);
+        if (!e || pol_use_shared_rl(e, t, index) != 0) _exit(90);
+        int rc = fn(e, down[0], up[1]);
+        pol_close(e);
+        _exit(rc);
+    }
+    close(down[0]);
+    close(up[1]);
+    w->to = down[1];
+    w->from = up[0];
+}
+
+/* Waits for the worker; its exit status. */
+static int worker_end(worker *w)
+{
+    close(w->to);
+    int st;
+    assert_int_equal(waitpid(w->pid, &st, 0), w->pid);
+    close(w->from);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* One request of KeyBBBBB through authenticate and reserve (in a worker). */
+static int worker_admit(pol_engine *e, od_req *r)
+{
+    char key[64];
+    key_of(key, "KeyBBBBB", SECRET_B);
+    od_req_init(r, OD_KIND_LLM, "m");
+    if (pol_authenticate(e, r, key) != 0) _exit(91);
+    return pol_reserve(e, r, 0, 10);
+}
+
+static pol_rl_shm *shm_new(void)
+{
+    char *err = NULL;
+    pol_rl_shm *t = pol_rl_shm_new(&err);
+    if (!t) fail_msg("pol_rl_shm_new: %s", err);
+    return t;
+}
+
+/* Before forking workers: applies sql, closes the fixture's engine (fork
+ * only from a single-threaded parent) and makes the shared table. */
+static void before_fork(fx *f, const char *sql)
+{
+    admin_sql(f, sql);
+    pol_close(f->e);
+    f->e = NULL;
+    f->rl = shm_new();
+}
+
+/* The fixture's engine again, on the shared table as worker index. */
+static void reopen_shared(fx *f, int index)
+{
+    char *err = NULL;
+    f->e = pol_open(f->cfg, f->db, &err);
+    if (!f->e) fail_msg("pol_open: %s", err);
+    assert_int_equal(pol_use_shared_rl(f->e, f->rl, index), 0);
+}
+
+/* A request of KeyBBBBB in the fixture's engine, which must be rate limited. */
+static void assert_rate_limited(fx *f)
+{
+    int rc;
+    od_req *r = admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, -1);
+    assert_int_equal(r->status, 429);
+    assert_string_equal(r->reason, OD_R_RATE_LIMITED);
+    assert_true(r->retry_after_s >= 1);
+    pol_record(f->e, r);
+}
+
+/* Admits up to want requests into r (in a worker); how many. */
+static int take(pol_engine *e, od_req *r, int want)
+{
+    int n = 0;
+    while (n < want && worker_admit(e, &r[n]) == 0) n++;
+    return n;
+}
+
+/* enough admissions that the two workers overlap, on a busy machine too */
+enum { HAMMER_RPM = 2000, HAMMER_TRIES = 3000 };
+
+/* Says it is ready, waits for the start, then admits as fast as it can;
+ * says how many were admitted. Every denial must be a rate limit with a
+ * retry-after. */
+static int hammer(pol_engine *e, int in, int out)
+{
+    say(out, 1);
+    if (hear(in) != 1) return 92;
+    int admitted = 0;
+    for (int i = 0; i < HAMMER_TRIES; i++) {
+        od_req r;
+        if (worker_admit(e, &r) == 0) {
+            admitted++;
+            pol_settle(e, &r, 0, 10);
+        } else if (r.status != 429 || strcmp(r.reason, OD_R_RATE_LIMITED) || r.retry_after_s < 1) {
+            return 93;
+        }
+        pol_record(e, &r);
+    }
+    say(out, admitted);
+    return 0;
+}
+
+/* Two workers on one table and one key: together they get the key's rpm,
+ * not twice it. */
+static void test_rl_shared_rpm_two_processes(void **state)
+{
+    fx *f = *state;
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE keys SET rpm = %d WHERE id = 'KeyBBBBB'", HAMMER_RPM);
+    before_fork(f, sql);
+    worker w[2];
+    for (int i = 0; i < 2; i++) worker_start(&w[i], f, f->rl, i, hammer);
+    for (int i = 0; i < 2; i++) assert_int_equal(hear(w[i].from), 1);
+    for (int i = 0; i < 2; i++) say(w[i].to, 1); /* both race from here */
+    int total = 0;
+    for (int i = 0; i < 2; i++) {
+        int n = hear(w[i].from);
+        assert_true(n >= 0);
+        print_message("# worker %d admitted %d of %d\n", i, n, HAMMER_TRIES);
+        total += n;
+        assert_int_equal(worker_end(&w[i]), 0);
+    }
+    assert_int_equal(total, HAMMER_RPM);
+}
+
+/* Holds three requests in flight until told to finish them. */
+static int hold_three(pol_engine *e, int in, int out)
+{
+    od_req r[3];
+    int n = take(e, r, 3);
+    say(out, n);
+    if (hear(in) != 1) return 92;
+    for (int i = 0; i < n; i++) pol_record(e, &r[i]);
+    say(out, 0);
+    return 0;
+}
+
+static void test_rl_shared_max_parallel(void **state)
+{
+    fx *f = *state;
+    before_fork(f, "UPDATE keys SET max_parallel = 3 WHERE id = 'KeyBBBBB'");
+    worker a;
+    worker_start(&a, f, f->rl, 0, hold_three);
+    assert_int_equal(hear(a.from), 3);
+    reopen_shared(f, 1);
+    assert_rate_limited(f); /* the other worker holds all three */
+    say(a.to, 1);
+    assert_int_equal(hear(a.from), 0); /* released */
+    int rc;
+    od_req r2 = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, 0);
+    pol_record(f->e, &r2);
+    assert_int_equal(worker_end(&a), 0);
+}
+
+/* Takes two requests in flight and dies without finishing them. */
+static int die_holding_two(pol_engine *e, int in, int out)
+{
+    od_req r[2];
+    say(out, take(e, r, 2));
+    _exit(0);
+}
+
+static void test_rl_shm_worker_gone(void **state)
+{
+    fx *f = *state;
+    before_fork(f, "UPDATE keys SET max_parallel = 2 WHERE id = 'KeyBBBBB'");
+    worker a;
+    worker_start(&a, f, f->rl, 5, die_holding_two);
+    assert_int_equal(hear(a.from), 2);
+    assert_int_equal(worker_end(&a), 0);
+    reopen_shared(f, 1);
+    assert_rate_limited(f); /* the dead worker's two still count */
+    pol_rl_shm_worker_gone(f->rl, 5); /* what the master does before starting a replacement */
+    pol_rl_shm_worker_gone(f->rl, POL_MAX_WORKERS); /* out of range: ignored */
+    int rc;
+    od_req r2 = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, 0);
+    od_req r3 = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+    assert_int_equal(rc, 0);
+    assert_rate_limited(f); /* and the limit still holds for the living */
+    pol_record(f->e, &r2);
+    pol_record(f->e, &r3);
+}
+
+/* A full table admits new subjects without rate state (fail open) and
+ * counts them; subjects already in it keep their limits. */
+static void test_rl_table_full(void **state)
+{
+    fx *f = *state;
+    pol_rl_shm *t = f->rl = shm_new();
+    char s[POL_RL_SUBJECT + 40];
+    /* a subject longer than an entry holds is cut, and still finds itself */
+    memset(s, 'x', sizeof s - 1);
+    s[sizeof s - 1] = '\0';
+    assert_int_equal(pol_rl_slot(t, s), 0);
+    assert_int_equal(pol_rl_slot(t, s), 0);
+    for (int i = 1; i < POL_RL_CAP; i++) {
+        snprintf(s, sizeof s, "t:team%d", i);
+        assert_int_equal(pol_rl_slot(t, s), i);
+    }
+    assert_int_equal(pol_rl_slot(t, "t:team77"), 77);
+    assert_int_equal(pol_rl_slot(t, "t:one-too-many"), -1);
+
+    admin_sql(f, "UPDATE keys SET rpm = 1 WHERE id = 'KeyBBBBB'");
+    pol_tick(f->e);
+    assert_int_equal(pol_use_shared_rl(f->e, t, -1), -1);
+    assert_int_equal(pol_use_shared_rl(f->e, t, POL_MAX_WORKERS), -1);
+    assert_int_equal(pol_use_shared_rl(f->e, t, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        int rc;
+        od_req *r = admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+        assert_int_equal(rc, 0); /* rpm 1, but no room to count it */
+        assert_int_equal(r->rl_slot, -1);
+        assert_int_equal(r->rl_limit_requests, -1);
+        pol_record(f->e, r);
+    }
+    pol_stats st;
+    pol_get_stats(f->e, &st);
+    assert_int_equal(st.rate_untracked, 3);
+    assert_int_equal(st.rate_denials, 0);
+}
+
+/* A process dies holding the table's lock: the next one to take it
+ * recovers it (EOWNERDEAD) and admissions go on. */
+static void test_rl_lock_holder_dies(void **state)
+{
+    fx *f = *state;
+    before_fork(f, "UPDATE keys SET rpm = 2 WHERE id = 'KeyBBBBB'");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pol_rl_lock(f->rl);
+        _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    reopen_shared(f, 0);
+    int rc;
+    for (int i = 0; i < 2; i++) {
+        od_req r = *admit(f, SECRET_B, "KeyBBBBB", 0, &rc);
+        assert_int_equal(rc, 0);
+        pol_record(f->e, &r);
+    }
+    assert_rate_limited(f); /* the limit still counts */
+}
+
+static long rss_kb(void)
+{
+    long pages = 0, resident = 0;
+    FILE *fp = fopen("/proc/self/statm", "r");
+    assert_non_null(fp);
+    assert_int_equal(fscanf(fp, "%ld %ld", &pages, &resident), 2);
+    fclose(fp);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* The table maps ~6 MB, but only what is used becomes resident. */
+static void test_rl_shm_rss(void **state)
+{
+    (void)state;
+    rss_kb(); /* once for stdio's own buffers */
+    long before = rss_kb();
+    pol_rl_shm *t = shm_new();
+    long created = rss_kb();
+    pol_rl_ask ask = {1000, 0, 10, 0};
+    for (int i = 0; i < 1000; i++) {
+        char s[32];
+        snprintf(s, sizeof s, "k:Key%05d", i);
+        int slot = pol_rl_slot(t, s);
+        assert_int_equal(slot, i);
+        pol_rl_out o;
+        assert_int_equal(pol_rl_admit(t, slot, 0, fake_now, &ask, &o), 0);
+    }
+    long used = rss_kb();
+    print_message("# rate-limit table: RSS +%ld KB when created, +%ld KB with 1000 subjects\n", created - before,
+                  used - before);
+    assert_true(created - before <= 64);
+    assert_true(used - before <= 1024);
+    pol_rl_shm_free(t);
+}
+
 /* ---- events ---- */
 
 static void test_event_fields(void **state)
@@ -654,6 +977,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crashed_lease_is_reaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tpm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rl_shared_rpm_two_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rl_shared_max_parallel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rl_shm_worker_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rl_table_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rl_lock_holder_dies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rl_shm_rss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
