@@ -2,6 +2,7 @@
  * Our own SHA-256 keeps libcrypto out of the link for one hash. */
 #include "od.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <errno.h>
 #include <sys/random.h>
@@ -120,9 +121,25 @@ int od_random_base62(char *out, size_t n)
  * CSPRNG. Time-ordered ids keep the ledger's request-id index appending at
  * its right edge instead of dirtying a random page per event, and keep the
  * syscall off the hot path. */
+static _Thread_local uint64_t rid_state[2];
+
+/* a forked worker must not continue its parent's sequence: two workers
+ * would hand out the same ids in the same millisecond */
+static void rid_reseed_in_child(void)
+{
+    rid_state[0] = rid_state[1] = 0;
+}
+
+static void rid_atfork(void)
+{
+    pthread_atfork(NULL, NULL, rid_reseed_in_child);
+}
+
 void od_request_id(char out[25])
 {
-    static _Thread_local uint64_t s[2];
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    uint64_t *s = rid_state;
+    pthread_once(&once, rid_atfork);
     if (!s[0] && !s[1]) {
         if (od_random_bytes(s, sizeof s) != 0 || (!s[0] && !s[1])) {
             s[0] = (uint64_t)od_mono_us() | 1;

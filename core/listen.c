@@ -51,6 +51,14 @@ int od_listen_tcp(const char *addr, int *port, char **err)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, BACKLOG) < 0)
         goto fail;
+    if (fd <= 2) {
+        /* started with stdio closed: od_loop_opts takes 0-2 for "none" */
+        int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (hi < 0)
+            goto fail;
+        close(fd);
+        fd = hi;
+    }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
@@ -72,6 +80,7 @@ struct od_acceptor {
     int tls;
     od_fd *w;
     od_timer pause; /* out of descriptors: stop accepting for a moment */
+    int64_t warned_us;
 };
 
 static void resume(od_timer *t, void *ud)
@@ -94,7 +103,11 @@ static void on_accept(od_fd *w, int ev, void *ud)
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* the pending connection keeps the socket readable: without a
              * pause the loop would spin on it */
-            od_warn("accept: %s; pausing for 100 ms", strerror(errno));
+            int64_t now = od_mono_us();
+            if (now - a->warned_us > 10000000) { /* once per 10 s, not per pause */
+                od_warn("accept: %s; pausing for 100 ms at a time", strerror(errno));
+                a->warned_us = now;
+            }
             od_fd_want(a->w, 0);
             od_timer_start(a->l, &a->pause, EMFILE_PAUSE_US, resume, a);
         }

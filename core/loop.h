@@ -129,7 +129,7 @@ typedef struct od_ws_cbs {
 } od_ws_cbs;
 
 /* headers: "Name: value" lines added to the handshake (may carry secrets);
- * a Sec-WebSocket-Protocol line asks for that subprotocol.
+ * Sec-WebSocket-Protocol, Host and Origin lines set what lws sends for them.
  * NULL with *err on a URL it cannot use. */
 od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, int nheaders,
                      size_t max_message, const od_ws_cbs *cbs, void *ud, char **err);

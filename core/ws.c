@@ -5,6 +5,7 @@
 #include "loop_int.h"
 #include "od.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct od_ws {
     char why[256];
     char host[256], path[1024];
     char proto[64];       /* Sec-WebSocket-Protocol asked for, "" none */
+    char origin[512];     /* Origin sent, "" = the host */
 };
 
 static void ws_closed(od_ws *w, const char *why)
@@ -173,11 +175,21 @@ od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, in
     }
     w->headers = od_calloc((size_t)nheaders + 1, sizeof *w->headers);
     for (int i = 0; i < nheaders; i++) {
-        /* the subprotocol is lws's to ask for (and to check in the answer) */
-        if (!strncasecmp(headers[i], "sec-websocket-protocol:", 23)) {
-            const char *v = headers[i] + 23;
+        /* lws writes these three itself (and checks the subprotocol in the
+         * answer): they set its fields instead of adding lines */
+        static const struct { const char *name; size_t off, size; } own[] = {
+            {"sec-websocket-protocol:", offsetof(od_ws, proto), sizeof(((od_ws *)0)->proto)},
+            {"origin:", offsetof(od_ws, origin), sizeof(((od_ws *)0)->origin)},
+            {"host:", offsetof(od_ws, host), sizeof(((od_ws *)0)->host)},
+        };
+        size_t k = 0;
+        for (; k < sizeof own / sizeof own[0]; k++)
+            if (!strncasecmp(headers[i], own[k].name, strlen(own[k].name)))
+                break;
+        if (k < sizeof own / sizeof own[0]) {
+            const char *v = headers[i] + strlen(own[k].name);
             while (*v == ' ') v++;
-            snprintf(w->proto, sizeof w->proto, "%s", v);
+            snprintf((char *)w + own[k].off, own[k].size, "%s", v);
             continue;
         }
         w->headers[w->nheaders++] = od_strdup(headers[i]);
@@ -191,7 +203,7 @@ od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, in
     ci.port = port;
     ci.path = w->path;
     ci.host = w->host;
-    ci.origin = w->host;
+    ci.origin = w->origin[0] ? w->origin : w->host;
     ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = OD_WS_PROTO;
     ci.protocol = w->proto[0] ? w->proto : NULL;

@@ -14,15 +14,18 @@
 
 #define FWD_MAX_ANSWER (64L * 1024 * 1024)
 #define FWD_CONNECT_MS 2000
+#define FWD_MAX_HEADER 8192
 
 struct gw_fwd {
     gw_server *s;
     gw_conn *c;        /* NULL once the client is gone */
     od_http *h;
     int sse;           /* answer is text/event-stream: relayed as it comes */
+    int counted;       /* a request (not a GET stream): in s->inflight, drained on shutdown */
     int status;
     char ctype[64];
     od_buf body;       /* a non-SSE answer, sent whole at the end */
+    gw_fwd *next, *prev; /* s->fwds */
 };
 
 /* request headers MCP reads, relayed as they came */
@@ -49,10 +52,26 @@ static int hop_by_hop(const char *name, size_t n)
 
 static void fwd_free(gw_fwd *f)
 {
+    gw_server *s = f->s;
+    if (f->prev) f->prev->next = f->next;
+    else s->fwds = f->next;
+    if (f->next) f->next->prev = f->prev;
+    if (f->counted)
+        s->inflight--;
     if (f->c)
         gw_conn_bind_forward(f->c, NULL);
     od_buf_free(&f->body);
     free(f);
+}
+
+static void answer(gw_conn *c, int status, int code, const char *msg, const char *reason)
+{
+    cJSON *o = mcp_rpc_error_reason(NULL, code, msg, reason);
+    od_buf b = {0};
+    od_json_write(&b, o);
+    cJSON_Delete(o);
+    gw_conn_respond(c, status, "application/json", b.p, b.len);
+    od_buf_free(&b);
 }
 
 static void fail(gw_fwd *f, const char *why)
@@ -60,14 +79,8 @@ static void fail(gw_fwd *f, const char *why)
     od_warn("odock serve: forwarding to worker 0 failed: %s", why);
     if (!f->c)
         return;
-    cJSON *o = mcp_rpc_error_reason(NULL, MCP_ERR_UPSTREAM, "MCP sessions are unavailable: retry shortly",
-                                    "upstream_unavailable");
-    od_buf b = {0};
-    od_json_write(&b, o);
-    cJSON_Delete(o);
     gw_conn_header(f->c, "retry-after", "1");
-    gw_conn_respond(f->c, 503, "application/json", b.p, b.len);
-    od_buf_free(&b);
+    answer(f->c, 503, MCP_ERR_UPSTREAM, "MCP sessions are unavailable: retry shortly", "upstream_unavailable");
 }
 
 static int on_headers(od_http *h, int status, const char *headers, void *ud)
@@ -144,13 +157,30 @@ static const od_http_cbs CBS = {on_headers, on_data, on_done};
 void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_t len)
 {
     struct lws *wsi = gw_conn_wsi(c);
-    char url[256], v[1024];
+    char url[256], v[FWD_MAX_HEADER];
     const char *hdrs[OD_ARRAY_LEN(RELAY) + 1];
     char *lines[OD_ARRAY_LEN(RELAY) + 1];
     int n = 0;
+    /* every header MCP reads goes along whole, or the request does not go:
+     * a Host dropped for its length would pass worker 0's Host check */
+    for (size_t i = 0; i < OD_ARRAY_LEN(RELAY); i++) {
+        int hl = RELAY[i].custom ? lws_hdr_custom_length(wsi, RELAY[i].custom, (int)strlen(RELAY[i].custom))
+                                 : lws_hdr_total_length(wsi, RELAY[i].t);
+        if (hl >= (int)sizeof v) {
+            answer(c, 431, MCP_ERR_INVALID_REQUEST, "Request header too large", "request_too_large");
+            return;
+        }
+    }
     gw_fwd *f = od_calloc(1, sizeof *f);
     f->s = s;
     f->c = c;
+    f->next = s->fwds;
+    if (f->next) f->next->prev = f;
+    s->fwds = f;
+    /* a request is drained on shutdown; a GET stream lasts the session */
+    f->counted = strcmp(gw_conn_method(c), "GET") != 0;
+    if (f->counted)
+        s->inflight++;
 
     if (transport == GW_MCP_MESSAGES) {
         /* lws keeps "sessionId=" in the copy; session ids are [A-Za-z0-9-] */
@@ -185,6 +215,9 @@ void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_
         .body = len ? body : NULL,
         .body_len = len,
         .connect_timeout_ms = FWD_CONNECT_MS,
+        /* worker 0 answers by the slowest tool's timeout and pings its
+         * streams every 15 s: silence past this means it is stuck */
+        .idle_timeout_ms = s->fwd_idle_ms,
         .max_response_bytes = FWD_MAX_ANSWER,
     };
     gw_conn_bind_forward(c, f);
@@ -211,4 +244,22 @@ void gw_forward_drained(gw_fwd *f)
 {
     if (f->h)
         od_http_pause(f->h, 0);
+}
+
+void gw_forward_abort_all(gw_server *s)
+{
+    while (s->fwds) {
+        gw_fwd *f = s->fwds;
+        if (f->h) {
+            od_http_cancel(f->h);
+            f->h = NULL;
+        }
+        if (f->c) {
+            if (f->sse)
+                gw_conn_stream_end(f->c);
+            else
+                answer(f->c, 503, MCP_ERR_INTERNAL, "the gateway is shutting down", "shutting_down");
+        }
+        fwd_free(f);
+    }
 }

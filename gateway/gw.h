@@ -48,8 +48,12 @@ struct gw_server {
     gw_mcp *mcp;              /* mcp_http.c: MCP over HTTP, one shared multiplexer */
     int worker, nworkers;     /* workers.c: this worker's index, of how many (1: none) */
     int fwd_port;             /* workers other than 0: worker 0's internal port for MCP */
+    long fwd_idle_ms;         /* a relay silent this long is given up */
+    gw_fwd *fwds;             /* forward.c: live relays */
+    gw_conn *hup_conns;       /* http.c: connections with a hang-up watch */
     gw_shm *shm;              /* workers.c: shared between workers; NULL alone */
-    int64_t shm_gen;          /* metrics generation last published to shm */
+    int64_t shm_sig;          /* workers.c: what the last published exposition showed */
+    int64_t shm_next_us;      /* no publish before (a large exposition is published less often) */
 };
 
 extern volatile sig_atomic_t gw_signalled;
@@ -84,6 +88,8 @@ const char *gw_conn_method(const gw_conn *c); /* "GET", "POST", "DELETE", "OTHER
 /* A long stream (SSE) also watches its socket, so a client that hangs up is
  * noticed at once (lws 4.1 does not, see http.c); ends with the stream. */
 void gw_conn_watch_hangup(gw_conn *c);
+/* Before the loop goes: drops every hang-up watch (the loop frees them). */
+void gw_http_unwatch_all(gw_server *s);
 
 /* ---------------- forwarding to worker 0 (forward.c) ---------------- */
 /* /mcp, /sse, /messages?sessionId= on a worker other than 0: relayed to
@@ -91,12 +97,14 @@ void gw_conn_watch_hangup(gw_conn *c);
 void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_t len);
 void gw_forward_gone(gw_fwd *f);    /* the client went away */
 void gw_forward_drained(gw_fwd *f); /* the client caught up: resume */
+void gw_forward_abort_all(gw_server *s); /* shutdown: ends every relay */
 
 /* ---------------- MCP over HTTP (mcp_http.c) ---------------- */
 enum { GW_MCP_STREAMABLE = 1, GW_MCP_SSE, GW_MCP_MESSAGES };
 /* The shared multiplexer: created with the loop, freed before it. */
 void gw_mcp_start(gw_server *s);
 void gw_mcp_stop(gw_server *s);
+int gw_mcp_pending(gw_server *s); /* tool calls and other requests in flight: drained on shutdown */
 /* /mcp (GW_MCP_STREAMABLE), GET /sse, POST /messages?sessionId= */
 void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
                     const char *body, size_t len);
@@ -180,8 +188,10 @@ void gw_metrics_failover(gw_metrics *m, const char *model);
 void gw_metrics_retry(gw_metrics *m, const char *provider);
 /* Prometheus text exposition; new string. */
 char *gw_metrics_render(gw_metrics *m, gw_server *s);
-/* Sums n expositions (one per worker) into one; new string. */
-char *gw_metrics_merge(const char *const *texts, int n);
+/* Sums n expositions (one per worker) into one; no_gauges leaves gauges
+ * out (the counters a dead worker leaves behind); new string. */
+char *gw_metrics_merge(const char *const *texts, int n, int no_gauges);
+int64_t gw_metrics_gen(const gw_metrics *m); /* moves with every change */
 
 /* ---------------- several workers (workers.c) ---------------- */
 /* Publishes this worker's exposition for the others (every tick). */

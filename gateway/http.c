@@ -42,6 +42,7 @@ struct gw_conn {
     void *mcp_ref;        /* mcp_http.c's stream bound to this conn */
     gw_fwd *fwd;          /* forward.c: relayed to worker 0 */
     od_fd *hup;           /* hang-up watch of a long stream (gw_conn_watch_hangup) */
+    gw_conn *hnext, *hprev; /* srv->hup_conns */
 };
 
 static gw_server *srv_of(struct lws *wsi)
@@ -107,10 +108,20 @@ void gw_conn_stream_write(gw_conn *c, const char *data, size_t len)
 
 static void hup_unwatch(gw_conn *c)
 {
-    if (c->hup) {
-        od_fd_close(c->hup);
-        c->hup = NULL;
-    }
+    if (!c->hup)
+        return;
+    od_fd_close(c->hup);
+    c->hup = NULL;
+    if (c->hprev) c->hprev->hnext = c->hnext;
+    else c->srv->hup_conns = c->hnext;
+    if (c->hnext) c->hnext->hprev = c->hprev;
+    c->hnext = c->hprev = NULL;
+}
+
+void gw_http_unwatch_all(gw_server *s)
+{
+    while (s->hup_conns)
+        hup_unwatch(s->hup_conns);
 }
 
 void gw_conn_stream_end(gw_conn *c)
@@ -199,8 +210,14 @@ static void hup_cb(od_fd *w, int events, void *ud)
 void gw_conn_watch_hangup(gw_conn *c)
 {
     int fd = c && c->wsi ? (int)lws_get_socket_fd(c->wsi) : -1;
-    if (fd >= 0 && !c->hup)
-        c->hup = od_fd_watch(od_loop_from_wsi(c->wsi), fd, OD_FD_READ, hup_cb, c);
+    if (fd < 0 || c->hup)
+        return;
+    c->hup = od_fd_watch(od_loop_from_wsi(c->wsi), fd, OD_FD_READ, hup_cb, c);
+    if (c->hup) {
+        c->hnext = c->srv->hup_conns;
+        if (c->hnext) c->hnext->hprev = c;
+        c->srv->hup_conns = c;
+    }
 }
 
 static int write_headers(gw_conn *c)

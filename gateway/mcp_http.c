@@ -159,18 +159,38 @@ void gw_mcp_too_large(gw_conn *c)
 }
 
 /* Origin (and, on a loopback listener, Host) against DNS rebinding: 403 */
-static int origin_ok(gw_mcp *g, struct lws *wsi)
+static int origin_check(const char *origins, const char *hosts, int check_host, struct lws *wsi)
 {
     char buf[512];
     int n = hdr(wsi, WSI_TOKEN_ORIGIN, buf, sizeof buf);
-    if (n < 0 || (n > 0 && !gw_origin_allowed(buf, g->allowed_origins)))
+    if (n < 0 || (n > 0 && !gw_origin_allowed(buf, origins)))
         return 0;
-    if (g->check_host) {
+    if (check_host) {
         n = hdr(wsi, WSI_TOKEN_HOST, buf, sizeof buf);
-        if (n < 0 || (n > 0 && !gw_host_allowed(buf, g->allowed_hosts)))
+        if (n < 0 || (n > 0 && !gw_host_allowed(buf, hosts)))
             return 0;
     }
     return 1;
+}
+
+static int origin_ok(gw_mcp *g, struct lws *wsi)
+{
+    return origin_check(g->allowed_origins, g->allowed_hosts, g->check_host, wsi);
+}
+
+static int listen_is_loopback(const char *listen);
+
+/* the config's "mcp" section; ODOCK_MCP_* override it */
+static const char *origins_of(gw_server *s)
+{
+    const char *e = getenv("ODOCK_MCP_ALLOWED_ORIGINS");
+    return e ? e : s->cfg->mcp.allowed_origins;
+}
+
+static const char *hosts_of(gw_server *s)
+{
+    const char *e = getenv("ODOCK_MCP_ALLOWED_HOSTS");
+    return e ? e : s->cfg->mcp.allowed_hosts;
 }
 
 /* 401 with the reason when the key is missing or refused; 0 when good */
@@ -807,15 +827,18 @@ static const od_ws_cbs RELAY_CBS = {NULL, relay_message, relay_closed};
 
 static void relay_open(gw_server *s, gw_mws *w, struct lws *wsi)
 {
-    char url[64], origin[512], *err = NULL;
+    char url[64], v[512], *err = NULL;
     char *key = key_of(wsi);
-    char *lines[3];
+    char *lines[4];
     int n = 0;
     lines[n++] = od_strdup("sec-websocket-protocol: mcp");
     if (key)
         lines[n++] = od_strdup_printf("authorization: Bearer %s", key);
-    if (hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin) > 0)
-        lines[n++] = od_strdup_printf("origin: %s", origin);
+    /* worker 0 checks them again, as the client sent them */
+    if (hdr(wsi, WSI_TOKEN_ORIGIN, v, sizeof v) > 0)
+        lines[n++] = od_strdup_printf("origin: %s", v);
+    if (hdr(wsi, WSI_TOKEN_HOST, v, sizeof v) > 0)
+        lines[n++] = od_strdup_printf("host: %s", v);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/mcp/ws", s->fwd_port);
     w->relay = od_ws_connect(s->loop, url, (const char *const *)lines, n, (size_t)s->max_body * 2 + 65536,
                              &RELAY_CBS, w, &err);
@@ -843,7 +866,9 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         if (q) *q = 0;
         size_t n = strlen(path);
         while (n > 1 && path[n - 1] == '/') path[--n] = 0;
-        if (strcmp(path, "/mcp/ws") || (g && !origin_ok(g, wsi)))
+        /* a relaying worker checks too: worker 0 sees the relay's connection */
+        if (strcmp(path, "/mcp/ws") ||
+            !(g ? origin_ok(g, wsi) : origin_check(origins_of(s), hosts_of(s), listen_is_loopback(s->listen), wsi)))
             return 1;
         return 0;
     }
@@ -1004,13 +1029,19 @@ void gw_mcp_start(gw_server *s)
     int64_t v;
     if (e && !od_parse_i64(e, &v) && v > 0 && v < 86400 * 30)
         g->idle_us = v * 1000000;
-    e = getenv("ODOCK_MCP_ALLOWED_ORIGINS");
-    g->allowed_origins = e ? e : s->cfg->mcp.allowed_origins;
-    e = getenv("ODOCK_MCP_ALLOWED_HOSTS");
-    g->allowed_hosts = e ? e : s->cfg->mcp.allowed_hosts;
+    g->allowed_origins = origins_of(s);
+    g->allowed_hosts = hosts_of(s);
     g->check_host = listen_is_loopback(s->listen);
     s->mcp = g;
     od_timer_start(s->loop, &g->tick, 1000000, tick, g);
+}
+
+int gw_mcp_pending(gw_server *s)
+{
+    int n = 0;
+    for (gw_msess *ms = s->mcp ? s->mcp->sessions : NULL; ms; ms = ms->next)
+        n += mcp_session_pending(ms->s);
+    return n;
 }
 
 void gw_mcp_stop(gw_server *s)

@@ -25,7 +25,13 @@ typedef struct family {
 
 struct gw_metrics {
     family requests, latency, ttft, tokens, cost, upstream_errors, failovers, retries;
+    int64_t gen; /* bumped by every change: workers publish only when it moved */
 };
+
+int64_t gw_metrics_gen(const gw_metrics *m)
+{
+    return m->gen;
+}
 
 gw_metrics *gw_metrics_new(void)
 {
@@ -96,6 +102,7 @@ static void observe(series *s, int64_t us)
 void gw_metrics_request(gw_metrics *m, const od_req *r, const char *model, int64_t ttft_us)
 {
     od_buf b = {0};
+    m->gen++;
     char st[16];
     snprintf(st, sizeof st, "%d", r->status);
     od_buf_puts(&b, "model=\"");
@@ -132,6 +139,7 @@ void gw_metrics_request(gw_metrics *m, const od_req *r, const char *model, int64
 void gw_metrics_upstream_error(gw_metrics *m, const char *provider, const char *kind)
 {
     od_buf b = {0};
+    m->gen++;
     od_buf_puts(&b, "provider=\"");
     esc(&b, provider);
     od_buf_puts(&b, "\",kind=\"");
@@ -153,8 +161,17 @@ static void count1(family *f, const char *label, const char *v)
     od_buf_free(&b);
 }
 
-void gw_metrics_failover(gw_metrics *m, const char *model) { count1(&m->failovers, "model", model); }
-void gw_metrics_retry(gw_metrics *m, const char *provider) { count1(&m->retries, "provider", provider); }
+void gw_metrics_failover(gw_metrics *m, const char *model)
+{
+    m->gen++;
+    count1(&m->failovers, "model", model);
+}
+
+void gw_metrics_retry(gw_metrics *m, const char *provider)
+{
+    m->gen++;
+    count1(&m->retries, "provider", provider);
+}
 
 static void render_counter(od_buf *o, const char *name, const char *help, family *f)
 {
@@ -231,6 +248,12 @@ typedef struct mfamily {
     char *name, *help, *type;
     int first, last;    /* samples */
 } mfamily;
+
+static int is_gauge(const mfamily *f)
+{
+    size_t n = f->type ? strlen(f->type) : 0;
+    return n > 6 && !strcmp(f->type + n - 6, " gauge");
+}
 
 typedef struct merger {
     mfamily *f;
@@ -311,7 +334,7 @@ static void add_sample(merger *m, int fam, const char *key, size_t kn, const cha
     f->last = m->ns++;
 }
 
-static void merge_one(merger *m, const char *text)
+static void merge_one(merger *m, const char *text, int no_gauges)
 {
     int fam = -1;
     for (const char *p = text; p && *p;) {
@@ -333,7 +356,8 @@ static void merge_one(merger *m, const char *text)
                         const char *br = strpbrk(line, "{ ");
                         fam = family_of(m, line, (size_t)(br - line));
                     }
-                    add_sample(m, fam, line, (size_t)(sp - line), sp + 1);
+                    if (!(no_gauges && is_gauge(&m->f[fam])))
+                        add_sample(m, fam, line, (size_t)(sp - line), sp + 1);
                 }
             }
         }
@@ -341,13 +365,13 @@ static void merge_one(merger *m, const char *text)
     }
 }
 
-char *gw_metrics_merge(const char *const *texts, int n)
+char *gw_metrics_merge(const char *const *texts, int n, int no_gauges)
 {
     merger m;
     memset(&m, 0, sizeof m);
     rehash(&m);
     for (int i = 0; i < n; i++)
-        merge_one(&m, texts[i]);
+        merge_one(&m, texts[i], no_gauges);
     od_buf o = {0};
     for (int i = 0; i < m.nf; i++) {
         mfamily *f = &m.f[i];

@@ -29,6 +29,11 @@ static gw_server *server_new(od_config *cfg, const char *listen, const char *db,
         s->worker = w->index;
         s->nworkers = w->count;
         s->fwd_port = w->index ? w->internal_port : 0;
+        /* worker 0 answers a relay by the slowest MCP server's timeout */
+        s->fwd_idle_ms = 60000;
+        for (int i = 0; i < cfg->nmcp_servers; i++)
+            if (cfg->mcp_servers[i].timeout_ms + 30000L > s->fwd_idle_ms)
+                s->fwd_idle_ms = cfg->mcp_servers[i].timeout_ms + 30000L;
         s->shm = w->shm;
         if (pol_use_shared_rl(s->pol, gw_shm_rl(w->shm), w->index) < 0) {
             *err = od_strdup("worker index out of range");
@@ -87,14 +92,18 @@ static void tick(od_timer *t, void *ud)
     if (gw_signalled && !s->draining) {
         s->draining = 1;
         s->drain_deadline_us = now + (int64_t)s->t.drain_timeout_ms * 1000;
-        od_info("odock serve: shutting down, %d request(s) in flight", s->inflight);
+        od_info("odock serve: shutting down, %d request(s) in flight", s->inflight + gw_mcp_pending(s));
     }
     if (s->draining) {
-        if (s->inflight > 0 && now >= s->drain_deadline_us) {
-            od_warn("odock serve: drain timeout, aborting %d request(s)", s->inflight);
+        int busy = s->inflight + gw_mcp_pending(s); /* MCP requests in flight finish too */
+        if (busy > 0 && now >= s->drain_deadline_us) {
+            od_warn("odock serve: drain timeout, aborting %d request(s)", busy);
             gw_calls_abort_all(s);
+            gw_forward_abort_all(s);
+            od_loop_stop(s->loop); /* MCP calls left end with their sessions */
+            return;
         }
-        if (s->inflight == 0) {
+        if (busy == 0) {
             od_loop_stop(s->loop);
             return;
         }
@@ -139,7 +148,9 @@ void gw_server_free(gw_server *s)
         return;
     if (s->loop) {
         gw_calls_abort_all(s);
+        gw_forward_abort_all(s);
         gw_mcp_stop(s); /* MCP sessions end: in-flight tool calls recorded client_closed */
+        gw_http_unwatch_all(s); /* od_loop_free frees the watches */
         od_timer_stop(&s->tick);
         od_loop_free(s->loop); /* closes connections: DROP_PROTOCOL on each */
     }

@@ -88,6 +88,15 @@ only "$W0"; (sleep 0.3; kill -CONT "$W0") &
 eq "an unknown session through worker 1: 404" "$(mcp POST -H 'mcp-session-id: 0123456789abcdef0123456789abcdef' -d '{"jsonrpc":"2.0","id":3,"method":"ping"}')" 404
 only "$W0"
 eq "PUT on worker 1: 405 without asking worker 0" "$(mcp PUT -d '{}')" 405
+eq "a header too long to relay whole: 431" "$(mcp POST -H "mcp-session-id: $(head -c 9000 /dev/zero | tr '\0' a)" -d "$INIT")" 431
+# WebSocket handshakes on worker 1: it checks Origin itself before relaying
+ws_status() { # ORIGIN: the handshake's status line code
+  curl -s -m 2 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: mcp' \
+    -H "Authorization: Bearer $KEY" -H "Origin: $1" "$BASE/mcp/ws"
+}
+check "/mcp/ws on worker 1 refuses a foreign Origin" test "$(ws_status http://evil.example.com)" != 101
+eq "/mcp/ws on worker 1 accepts a loopback Origin" "$(ws_status "http://localhost:$PORT")" 101
 eq "a foreign Origin through worker 1: 403 (worker 0 checks)" "$( (sleep 0.3; kill -CONT "$W0") & mcp POST -H 'Origin: http://evil.example.com' -d "$INIT")" 403
 both
 
@@ -110,17 +119,40 @@ if [ -x "$N22" ]; then
   both
 else fail "ws: Node 22 from testdata/npm-conformance"; fi
 
-# ---- a worker that dies is replaced ----
+# ---- a worker that dies is replaced; the sums do not go back ----
+both; sleep 0.4
+before_kill=$(total)
 old=$W1
 kill -KILL "$W1"
 for _ in $(seq 50); do find_workers && [ "$W1" != "$old" ] && break; sleep 0.1; done
 check "a killed worker is replaced" test -n "$W1" -a "$W1" != "$old"
 check "the master logs it" grep -q 'worker 1 was killed by signal 9; starting a new one' "$SERVE_LOG"
+both; sleep 0.4
+after_kill=$(total)
+check "/metrics keeps the dead worker's counts ($before_kill before, $after_kill after)" test "$after_kill" -ge "$before_kill" -a "$before_kill" -gt 0
 only "$W0"; post /v1/chat/completions "$KEY" "$(msg "after restart")" >/dev/null; both
 eq "the new worker serves" "$(status)" 200
 
+# ---- shutdown with relays open: a stream on worker 1, and a call in flight that drains ----
+only "$W0"; (sleep 0.3; kill -CONT "$W0") &
+curl -s -N -m 20 -H "Authorization: Bearer $KEY" -H 'accept: text/event-stream' "$BASE/sse" >"$T/sse.out" 2>/dev/null &
+ssepid=$!
+sleep 1
+check "a legacy SSE stream open through worker 1" grep -q 'event: endpoint' "$T/sse.out"
+mcp POST -d "$INIT" >/dev/null; SID2=$(grep -i '^mcp-session-id:' "$T/h" | cut -d: -f2 | tr -d ' \r')
+only "$W0"; (sleep 0.3; kill -CONT "$W0") &
+curl -s -m 20 -o "$T/slow.out" -w '%{http_code}' -X POST -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+  -H "Authorization: Bearer $KEY" -H "mcp-session-id: $SID2" \
+  -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fake__slow","arguments":{"ms":1500}}}' "$BASE/mcp" >"$T/slow.status" &
+slowpid=$!
+sleep 0.8
+
 # ---- the ledger: one event per request, whichever worker served it ----
 stop_serve "SIGTERM stops the master and both workers; exit 0, no sanitizer report"
+wait "$slowpid"
+eq "a relayed call in flight at SIGTERM finishes: 200" "$(cat "$T/slow.status")" 200
+check "the relayed call's answer arrived" grep -q 'slow done' "$T/slow.out"
+wait "$ssepid" 2>/dev/null
 check "no worker outlives the master" test -z "$(pgrep -P "$SERVE_PID")"
 eq "ledger: every LLM request recorded once" "$(events 'count(*)' "WHERE kind='llm'")" 15
 check "ledger: the relayed tool calls recorded" test "$(events 'count(*)' "WHERE kind='tool' AND target LIKE 'fake/hello%'")" -ge 3
