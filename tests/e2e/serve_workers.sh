@@ -133,6 +133,16 @@ check "/metrics keeps the dead worker's counts ($before_kill before, $after_kill
 only "$W0"; post /v1/chat/completions "$KEY" "$(msg "after restart")" >/dev/null; both
 eq "the new worker serves" "$(status)" 200
 
+# ---- worker 0 dies: its sessions end with it, a new worker 0 takes new ones ----
+old0=$W0
+kill -KILL "$W0"
+for _ in $(seq 50); do find_workers && [ "$W0" != "$old0" ] && break; sleep 0.1; done
+check "a killed worker 0 is replaced" test -n "$W0" -a "$W0" != "$old0"
+only "$W0"; (sleep 0.3; kill -CONT "$W0") &
+eq "the old session is gone (through worker 1): 404" "$(mcp POST "${S[@]}" -d '{"jsonrpc":"2.0","id":7,"method":"ping"}')" 404
+both
+eq "a new session on the new worker 0: 200" "$(mcp POST -d "$INIT")" 200
+
 # ---- shutdown with relays open: a stream on worker 1, and a call in flight that drains ----
 only "$W0"; (sleep 0.3; kill -CONT "$W0") &
 curl -s -N -m 20 -H "Authorization: Bearer $KEY" -H 'accept: text/event-stream' "$BASE/sse" >"$T/sse.out" 2>/dev/null &
