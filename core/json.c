@@ -72,19 +72,6 @@ void od_json_string(od_buf *b, const char *s)
     od_buf_putc(b, '"');
 }
 
-static void put_int(od_buf *b, long long v)
-{
-    char t[24];
-    int i = (int)sizeof t;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        t[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) t[--i] = '-';
-    od_buf_put(b, t + i, sizeof t - (size_t)i);
-}
-
 static void put_number(od_buf *b, double d)
 {
     if (isnan(d) || isinf(d)) { /* not representable in JSON: cJSON prints null too */
@@ -93,7 +80,7 @@ static void put_number(od_buf *b, double d)
     }
     /* integers (token counts, max_tokens, indexes) are by far the most common */
     if (d == floor(d) && fabs(d) < 9007199254740992.0) {
-        put_int(b, (long long)d);
+        od_buf_put_i64(b, (int64_t)d);
         return;
     }
     char t[32];

@@ -81,6 +81,32 @@ void od_buf_put(od_buf *b, const void *data, size_t n)
     b->p[b->len] = '\0';
 }
 
+/* numbers without printf: headers, chunk sizes and JSON are written per
+ * request, and vfprintf was ~1.5 % of a relayed call */
+void od_buf_put_i64(od_buf *b, int64_t v)
+{
+    char t[24];
+    int i = (int)sizeof t;
+    uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
+    do {
+        t[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) t[--i] = '-';
+    od_buf_put(b, t + i, sizeof t - (size_t)i);
+}
+
+void od_buf_put_hex(od_buf *b, uint64_t v)
+{
+    char t[16];
+    int i = (int)sizeof t;
+    do {
+        t[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    od_buf_put(b, t + i, sizeof t - (size_t)i);
+}
+
 void od_buf_puts(od_buf *b, const char *s)
 {
     od_buf_put(b, s, strlen(s));

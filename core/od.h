@@ -28,6 +28,8 @@ void od_buf_put(od_buf *b, const void *data, size_t n);
 void od_buf_puts(od_buf *b, const char *s);
 void od_buf_putc(od_buf *b, char c);
 void od_buf_printf(od_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void od_buf_put_i64(od_buf *b, int64_t v); /* decimal */
+void od_buf_put_hex(od_buf *b, uint64_t v); /* lower-case hex, no prefix */
 void od_buf_vprintf(od_buf *b, const char *fmt, va_list ap);
 void od_buf_reset(od_buf *b);              /* len = 0, keeps memory */
 void od_buf_free(od_buf *b);

@@ -66,19 +66,19 @@ void gw_call_finish(gw_call *c)
 void gw_call_add_headers(gw_call *c)
 {
     const od_req *r = &c->r;
-    gw_conn_header(c->conn, "x-odock-request-id", "%s", r->id);
+    gw_conn_header_str(c->conn, "x-odock-request-id", r->id);
     if (r->provider[0])
-        gw_conn_header(c->conn, "x-odock-provider", "%s", r->provider);
-    gw_conn_header(c->conn, "x-odock-attempts", "%d", r->attempts);
+        gw_conn_header_str(c->conn, "x-odock-provider", r->provider);
+    gw_conn_header_int(c->conn, "x-odock-attempts", r->attempts);
     if (r->rl_limit_requests > 0) {
-        gw_conn_header(c->conn, "x-ratelimit-limit-requests", "%lld", (long long)r->rl_limit_requests);
-        gw_conn_header(c->conn, "x-ratelimit-remaining-requests", "%lld",
-                       (long long)(r->rl_remaining_requests < 0 ? 0 : r->rl_remaining_requests));
+        gw_conn_header_int(c->conn, "x-ratelimit-limit-requests", r->rl_limit_requests);
+        gw_conn_header_int(c->conn, "x-ratelimit-remaining-requests",
+                           r->rl_remaining_requests < 0 ? 0 : r->rl_remaining_requests);
     }
     if (r->rl_limit_tokens > 0) {
-        gw_conn_header(c->conn, "x-ratelimit-limit-tokens", "%lld", (long long)r->rl_limit_tokens);
-        gw_conn_header(c->conn, "x-ratelimit-remaining-tokens", "%lld",
-                       (long long)(r->rl_remaining_tokens < 0 ? 0 : r->rl_remaining_tokens));
+        gw_conn_header_int(c->conn, "x-ratelimit-limit-tokens", r->rl_limit_tokens);
+        gw_conn_header_int(c->conn, "x-ratelimit-remaining-tokens",
+                           r->rl_remaining_tokens < 0 ? 0 : r->rl_remaining_tokens);
     }
 }
 

@@ -67,6 +67,8 @@ void gw_http_sweep(gw_server *s, int all);
 /* Response headers added before the response starts: name without ':'. */
 void gw_conn_header(gw_conn *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void gw_conn_header_str(gw_conn *c, const char *name, const char *value);
+void gw_conn_header_int(gw_conn *c, const char *name, int64_t value);
 /* Whole response; copies body. The call is detached from the conn after. */
 void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body, size_t len);
 /* Streamed (chunked) response. */

@@ -65,6 +65,26 @@ void gw_conn_header(gw_conn *c, const char *name, const char *fmt, ...)
     od_buf_putc(&c->hdrs, '\n');
 }
 
+void gw_conn_header_str(gw_conn *c, const char *name, const char *value)
+{
+    if (!c || c->headers_sent)
+        return;
+    od_buf_puts(&c->hdrs, name);
+    od_buf_put(&c->hdrs, ": ", 2);
+    od_buf_puts(&c->hdrs, value);
+    od_buf_putc(&c->hdrs, '\n');
+}
+
+void gw_conn_header_int(gw_conn *c, const char *name, int64_t value)
+{
+    if (!c || c->headers_sent)
+        return;
+    od_buf_puts(&c->hdrs, name);
+    od_buf_put(&c->hdrs, ": ", 2);
+    od_buf_put_i64(&c->hdrs, value);
+    od_buf_putc(&c->hdrs, '\n');
+}
+
 void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body, size_t len)
 {
     if (!c || c->responding)
@@ -94,7 +114,8 @@ void gw_conn_stream_write(gw_conn *c, const char *data, size_t len)
     if (!c || !c->streaming || c->ended || !len)
         return;
     size_t before = c->out.len - c->off;
-    od_buf_printf(&c->out, "%zx\r\n", len);
+    od_buf_put_hex(&c->out, len);
+    od_buf_put(&c->out, "\r\n", 2);
     od_buf_put(&c->out, data, len);
     od_buf_puts(&c->out, "\r\n");
     if (before == 0) {
@@ -238,9 +259,11 @@ static int write_headers(gw_conn *c)
     int inline_body = !c->streaming && c->ended && body <= GW_INLINE_BODY;
     if (inline_body) {
         char cl[24];
-        int cn = snprintf(cl, sizeof cl, "%zu", body);
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:", (const unsigned char *)cl,
-                                        cn, &p, end))
+        int cn = 0;
+        size_t v = body;
+        do { cl[sizeof cl - 1 - cn++] = (char)('0' + v % 10); v /= 10; } while (v);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:",
+                                        (const unsigned char *)cl + sizeof cl - cn, cn, &p, end))
             return -1;
     } else if (!c->streaming) {
         if (lws_add_http_header_content_length(wsi, body, &p, end))

@@ -103,14 +103,12 @@ void gw_metrics_request(gw_metrics *m, const od_req *r, const char *model, int64
 {
     od_buf b = {0};
     m->gen++;
-    char st[16];
-    snprintf(st, sizeof st, "%d", r->status);
     od_buf_puts(&b, "model=\"");
     esc(&b, model && *model ? model : "unknown");
     od_buf_puts(&b, "\",provider=\"");
     esc(&b, r->provider[0] ? r->provider : "none");
     od_buf_puts(&b, "\",status=\"");
-    od_buf_puts(&b, st);
+    od_buf_put_i64(&b, r->status);
     od_buf_puts(&b, "\",reason=\"");
     esc(&b, r->reason ? r->reason : "ok");
     od_buf_puts(&b, "\"");
