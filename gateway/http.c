@@ -65,24 +65,26 @@ void gw_conn_header(gw_conn *c, const char *name, const char *fmt, ...)
     od_buf_putc(&c->hdrs, '\n');
 }
 
-void gw_conn_header_str(gw_conn *c, const char *name, const char *value)
+/* a header line of a string or a number, without printf */
+static void header_line(gw_conn *c, const char *name, const char *str, int64_t num)
 {
     if (!c || c->headers_sent)
         return;
     od_buf_puts(&c->hdrs, name);
     od_buf_put(&c->hdrs, ": ", 2);
-    od_buf_puts(&c->hdrs, value);
+    if (str) od_buf_puts(&c->hdrs, str);
+    else od_buf_put_i64(&c->hdrs, num);
     od_buf_putc(&c->hdrs, '\n');
+}
+
+void gw_conn_header_str(gw_conn *c, const char *name, const char *value)
+{
+    header_line(c, name, value ? value : "", 0);
 }
 
 void gw_conn_header_int(gw_conn *c, const char *name, int64_t value)
 {
-    if (!c || c->headers_sent)
-        return;
-    od_buf_puts(&c->hdrs, name);
-    od_buf_put(&c->hdrs, ": ", 2);
-    od_buf_put_i64(&c->hdrs, value);
-    od_buf_putc(&c->hdrs, '\n');
+    header_line(c, name, NULL, value);
 }
 
 void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body, size_t len)
