@@ -34,6 +34,8 @@ static int config_check(int argc, char **argv)
     printf("%s: ok\n", path ? path : "embedded default");
     printf("listen      %s\n", cfg->listen);
     printf("database    %s\n", cfg->database);
+    if (cfg->workers == 0) printf("workers     one per core\n");
+    else printf("workers     %d\n", cfg->workers);
     printf("providers   %d\n", cfg->nproviders);
     for (int i = 0; i < cfg->nproviders; i++) {
         const od_provider_cfg *p = &cfg->providers[i];

@@ -17,6 +17,9 @@ cat >"$T/odock.json" <<JSON
                  {"name": "fake", "command": "node", "args": ["$FAKE"], "env": {"FAKE_PAGE": "2"}, "price": "0.01", "timeout_ms": 4000}]}
 JSON
 expect_fail "--workers out of range is refused" 'workers: expected 0 to 64' "$ODOCK" serve --config "$T/odock.json" --workers 65
+echo '{"workers": 65}' >"$T/w65.json"
+expect_fail "config workers out of range is refused, naming the field" 'workers: must be between 0 and 64' "$ODOCK" config check --config "$T/w65.json"
+check "config check shows the workers" grep -q '^workers     2$' <("$ODOCK" config check --config "$T/odock.json")
 expect_fail "ODOCK_WORKERS that is not a number is refused" 'ODOCK_WORKERS: expected' env ODOCK_WORKERS=two "$ODOCK" serve --config "$T/odock.json"
 
 KEY=$(mkkey w)
