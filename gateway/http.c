@@ -582,6 +582,8 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     case LWS_CALLBACK_HTTP: {
         hw_del(srv_of(wsi), wsi);
         gw_server *s = srv_of(wsi);
+        if (c->hup) /* a keep-alive's last stream ends unwatched; never leave a linked node behind */
+            hup_unwatch(c);
         memset(c, 0, sizeof *c);
         c->wsi = wsi;
         c->srv = s;
