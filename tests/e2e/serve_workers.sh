@@ -169,3 +169,25 @@ wait "$ssepid" 2>/dev/null
 check "no worker outlives the master" test -z "$(pgrep -P "$SERVE_PID")"
 eq "ledger: every LLM request recorded once" "$(events 'count(*)' "WHERE kind='llm'")" 15
 check "ledger: the relayed tool calls recorded" test "$(events 'count(*)' "WHERE kind='tool' AND target LIKE 'fake/hello%'")" -ge 3
+
+# ---- --workers 0: one per core; a master that is killed takes its workers along ----
+P2=$(free_port)
+"$ODOCK" serve --config "$T/odock.json" --listen "127.0.0.1:$P2" --db "$ODOCK_DB" --workers 0 >"$T/w0.log" 2>&1 &
+M2=$!; _pids+=("$M2")
+wait_port "$P2"
+for _ in $(seq 50); do [ "$(pgrep -P "$M2" | wc -l)" -eq "$(nproc)" ] && break; sleep 0.1; done
+eq "--workers 0 starts one worker per core" "$(pgrep -P "$M2" | wc -l)" "$(nproc)"
+kids=$(pgrep -P "$M2" | tr '\n' ' ')
+kill -KILL "$M2"; wait "$M2" 2>/dev/null
+gone=1
+for _ in $(seq 100); do gone=1; for k in $kids; do kill -0 "$k" 2>/dev/null && gone=0; done; [ $gone = 1 ] && break; sleep 0.1; done
+check "workers stop when their master is killed" test "$gone" = 1
+
+# ---- a worker that cannot start: the master gives up after five tries ----
+cat >"$T/badtls.json" <<JSON
+{"database": "$ODOCK_DB", "tls": {"cert": "$T/missing.pem", "key": "$T/missing.key"}}
+JSON
+P3=$(free_port)
+timeout 30 "$ODOCK" serve --config "$T/badtls.json" --listen "127.0.0.1:$P3" --db "$ODOCK_DB" --workers 2 >"$T/bad.log" 2>&1
+eq "workers that fail at start: the master exits 1" "$?" 1
+check "and says why" grep -q 'failed 5 times in a row at start; stopping' "$T/bad.log"
