@@ -23,6 +23,16 @@
 #define BACKLOG 1024
 #define EMFILE_PAUSE_US 100000
 
+int od_socket_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
 int od_listen_tcp(const char *addr, int *port, char **err)
 {
     char host[256];
@@ -59,12 +69,8 @@ int od_listen_tcp(const char *addr, int *port, char **err)
         close(fd);
         fd = hi;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+    if ((*port = od_socket_port(fd)) < 0)
         goto fail;
-    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                           : ((struct sockaddr_in *)&ss)->sin_port);
     freeaddrinfo(ai);
     return fd;
 fail:

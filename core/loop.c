@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <libwebsockets.h>
@@ -1098,15 +1096,7 @@ int od_loop_port(od_loop *l)
 {
     if (!l || !l->vh)
         return -1;
-    if (l->listen_fd > 2) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockname(l->listen_fd, (struct sockaddr *)&ss, &sl) < 0)
-            return -1;
-        return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    }
-    return lws_get_vhost_listen_port(l->vh);
+    return l->listen_fd > 2 ? od_socket_port(l->listen_fd) : lws_get_vhost_listen_port(l->vh);
 }
 
 od_loop *od_loop_from_wsi(struct lws *wsi)

@@ -19,5 +19,7 @@ int od_split_listen(const char *listen, char *host, size_t hostsz, int *port);
 typedef struct od_acceptor od_acceptor;
 od_acceptor *od_acceptor_new(od_loop *l, int fd, int tls);
 void od_acceptor_free(od_acceptor *a);
+/* the local port a socket is bound to; -1 on error */
+int od_socket_port(int fd);
 
 #endif

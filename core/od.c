@@ -83,9 +83,9 @@ void od_buf_put(od_buf *b, const void *data, size_t n)
 
 /* numbers without printf: headers, chunk sizes and JSON are written per
  * request, and vfprintf was ~1.5 % of a relayed call */
-void od_buf_put_i64(od_buf *b, int64_t v)
+size_t od_fmt_i64(char out[21], int64_t v)
 {
-    char t[24];
+    char t[21];
     int i = (int)sizeof t;
     uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
     do {
@@ -93,7 +93,14 @@ void od_buf_put_i64(od_buf *b, int64_t v)
         u /= 10;
     } while (u);
     if (v < 0) t[--i] = '-';
-    od_buf_put(b, t + i, sizeof t - (size_t)i);
+    memcpy(out, t + i, sizeof t - (size_t)i);
+    return sizeof t - (size_t)i;
+}
+
+void od_buf_put_i64(od_buf *b, int64_t v)
+{
+    char t[21];
+    od_buf_put(b, t, od_fmt_i64(t, v));
 }
 
 void od_buf_put_hex(od_buf *b, uint64_t v)

@@ -29,6 +29,7 @@ void od_buf_puts(od_buf *b, const char *s);
 void od_buf_putc(od_buf *b, char c);
 void od_buf_printf(od_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void od_buf_put_i64(od_buf *b, int64_t v); /* decimal */
+size_t od_fmt_i64(char out[21], int64_t v); /* decimal, no NUL; returns its length */
 void od_buf_put_hex(od_buf *b, uint64_t v); /* lower-case hex, no prefix */
 void od_buf_vprintf(od_buf *b, const char *fmt, va_list ap);
 void od_buf_reset(od_buf *b);              /* len = 0, keeps memory */

@@ -64,23 +64,13 @@ static void fwd_free(gw_fwd *f)
     free(f);
 }
 
-static void answer(gw_conn *c, int status, int code, const char *msg, const char *reason)
-{
-    cJSON *o = mcp_rpc_error_reason(NULL, code, msg, reason);
-    od_buf b = {0};
-    od_json_write(&b, o);
-    cJSON_Delete(o);
-    gw_conn_respond(c, status, "application/json", b.p, b.len);
-    od_buf_free(&b);
-}
-
 static void fail(gw_fwd *f, const char *why)
 {
     od_warn("odock serve: forwarding to worker 0 failed: %s", why);
     if (!f->c)
         return;
     gw_conn_header(f->c, "retry-after", "1");
-    answer(f->c, 503, MCP_ERR_UPSTREAM, "MCP sessions are unavailable: retry shortly", "upstream_unavailable");
+    gw_mcp_error(f->c, 503, MCP_ERR_UPSTREAM, "MCP sessions are unavailable: retry shortly", "upstream_unavailable");
 }
 
 static int on_headers(od_http *h, int status, const char *headers, void *ud)
@@ -167,7 +157,7 @@ void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_
         int hl = RELAY[i].custom ? lws_hdr_custom_length(wsi, RELAY[i].custom, (int)strlen(RELAY[i].custom))
                                  : lws_hdr_total_length(wsi, RELAY[i].t);
         if (hl >= (int)sizeof v) {
-            answer(c, 431, MCP_ERR_INVALID_REQUEST, "Request header too large", "request_too_large");
+            gw_mcp_error(c, 431, MCP_ERR_INVALID_REQUEST, "Request header too large", "request_too_large");
             return;
         }
     }
@@ -258,7 +248,7 @@ void gw_forward_abort_all(gw_server *s)
             if (f->sse)
                 gw_conn_stream_end(f->c);
             else
-                answer(f->c, 503, MCP_ERR_INTERNAL, "the gateway is shutting down", "shutting_down");
+                gw_mcp_error(f->c, 503, MCP_ERR_INTERNAL, "the gateway is shutting down", "shutting_down");
         }
         fwd_free(f);
     }

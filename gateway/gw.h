@@ -51,6 +51,9 @@ struct gw_server {
     long fwd_idle_ms;         /* a relay silent this long is given up */
     gw_fwd *fwds;             /* forward.c: live relays */
     gw_conn *hup_conns;       /* http.c: connections with a hang-up watch */
+    const char *mcp_origins;  /* mcp_http.c: Origin and Host allowed on MCP paths */
+    const char *mcp_hosts;
+    int mcp_check_host;       /* the listener is loopback: Host is checked too */
     gw_shm *shm;              /* workers.c: shared between workers; NULL alone */
     int64_t shm_sig;          /* workers.c: what the last published exposition showed */
     int64_t shm_next_us;      /* no publish before (a large exposition is published less often) */
@@ -111,6 +114,10 @@ int gw_mcp_pending(gw_server *s); /* tool calls and other requests in flight: dr
 void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
                     const char *body, size_t len);
 void gw_mcp_too_large(gw_conn *c);          /* 413 as a JSON-RPC error */
+/* An answer of a JSON-RPC error with error.data.reason (reason may be NULL). */
+void gw_mcp_error(gw_conn *c, int status, int code, const char *msg, const char *reason);
+/* Every worker's MCP front: the Origin/Host policy (before gw_mcp_start). */
+void gw_mcp_front_init(gw_server *s);
 void gw_mcp_conn_gone(void *ref);
 const struct lws_protocols *gw_mcp_ws_protocol(void); /* "mcp": /mcp/ws */
 

@@ -260,12 +260,10 @@ static int write_headers(gw_conn *c)
     size_t body = c->out.len - c->off;
     int inline_body = !c->streaming && c->ended && body <= GW_INLINE_BODY;
     if (inline_body) {
-        char cl[24];
-        int cn = 0;
-        size_t v = body;
-        do { cl[sizeof cl - 1 - cn++] = (char)('0' + v % 10); v /= 10; } while (v);
-        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:",
-                                        (const unsigned char *)cl + sizeof cl - cn, cn, &p, end))
+        char cl[21];
+        int cn = (int)od_fmt_i64(cl, (int64_t)body);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"content-length:", (const unsigned char *)cl,
+                                        cn, &p, end))
             return -1;
     } else if (!c->streaming) {
         if (lws_add_http_header_content_length(wsi, body, &p, end))

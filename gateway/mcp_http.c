@@ -92,9 +92,6 @@ struct gw_mcp {
     int nsessions;
     od_timer tick;
     int64_t idle_us;
-    const char *allowed_origins;
-    const char *allowed_hosts;
-    int check_host;
 };
 
 /* ---------------- headers ---------------- */
@@ -144,53 +141,35 @@ static char *key_of(struct lws *wsi)
 
 /* ---------------- answers of our own ---------------- */
 
-static void rpc_error(gw_conn *c, int status, int code, const char *msg, const char *reason)
+void gw_mcp_error(gw_conn *c, int status, int code, const char *msg, const char *reason)
 {
     cJSON *o = mcp_rpc_error_reason(NULL, code, msg, reason);
-    char *t = cJSON_PrintUnformatted(o);
-    gw_conn_respond(c, status, "application/json", t, strlen(t));
-    cJSON_free(t);
+    od_buf b = {0};
+    od_json_write(&b, o);
+    gw_conn_respond(c, status, "application/json", b.p, b.len);
+    od_buf_free(&b);
     cJSON_Delete(o);
 }
 
 void gw_mcp_too_large(gw_conn *c)
 {
-    rpc_error(c, 413, MCP_ERR_INVALID_REQUEST, "Request body exceeds max_body_bytes", "request_too_large");
+    gw_mcp_error(c, 413, MCP_ERR_INVALID_REQUEST, "Request body exceeds max_body_bytes", "request_too_large");
 }
 
-/* Origin (and, on a loopback listener, Host) against DNS rebinding: 403 */
-static int origin_check(const char *origins, const char *hosts, int check_host, struct lws *wsi)
+/* Origin (and, on a loopback listener, Host) against DNS rebinding: 403.
+ * Every worker checks, also one that only relays to worker 0. */
+static int origin_ok(gw_server *s, struct lws *wsi)
 {
     char buf[512];
     int n = hdr(wsi, WSI_TOKEN_ORIGIN, buf, sizeof buf);
-    if (n < 0 || (n > 0 && !gw_origin_allowed(buf, origins)))
+    if (n < 0 || (n > 0 && !gw_origin_allowed(buf, s->mcp_origins)))
         return 0;
-    if (check_host) {
+    if (s->mcp_check_host) {
         n = hdr(wsi, WSI_TOKEN_HOST, buf, sizeof buf);
-        if (n < 0 || (n > 0 && !gw_host_allowed(buf, hosts)))
+        if (n < 0 || (n > 0 && !gw_host_allowed(buf, s->mcp_hosts)))
             return 0;
     }
     return 1;
-}
-
-static int origin_ok(gw_mcp *g, struct lws *wsi)
-{
-    return origin_check(g->allowed_origins, g->allowed_hosts, g->check_host, wsi);
-}
-
-static int listen_is_loopback(const char *listen);
-
-/* the config's "mcp" section; ODOCK_MCP_* override it */
-static const char *origins_of(gw_server *s)
-{
-    const char *e = getenv("ODOCK_MCP_ALLOWED_ORIGINS");
-    return e ? e : s->cfg->mcp.allowed_origins;
-}
-
-static const char *hosts_of(gw_server *s)
-{
-    const char *e = getenv("ODOCK_MCP_ALLOWED_HOSTS");
-    return e ? e : s->cfg->mcp.allowed_hosts;
 }
 
 /* 401 with the reason when the key is missing or refused; 0 when good */
@@ -207,7 +186,7 @@ static int authenticate(gw_mcp *g, gw_conn *c, const char *key)
     }
     if (bad) {
         gw_conn_header(c, "www-authenticate", "Bearer realm=\"odock\"");
-        rpc_error(c, 401, MCP_ERR_DENIED, r.message[0] ? r.message : "invalid API key",
+        gw_mcp_error(c, 401, MCP_ERR_DENIED, r.message[0] ? r.message : "invalid API key",
                   r.reason ? r.reason : OD_R_INVALID_KEY);
     }
     od_req_free(&r);
@@ -305,7 +284,7 @@ static void stream_close(gw_mstream *st)
         if (st->streaming)
             stream_end(st);
         else
-            rpc_error(st->conn, 404, MCP_ERR_INVALID_REQUEST, "Session terminated", "session_not_found");
+            gw_mcp_error(st->conn, 404, MCP_ERR_INVALID_REQUEST, "Session terminated", "session_not_found");
     }
     stream_free(st);
 }
@@ -511,12 +490,12 @@ typedef struct req_info {
 static gw_msess *need_session(gw_mcp *g, gw_conn *c, const req_info *ri, int transport)
 {
     if (!ri->sid[0]) {
-        rpc_error(c, 400, MCP_ERR_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required", NULL);
+        gw_mcp_error(c, 400, MCP_ERR_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required", NULL);
         return NULL;
     }
     gw_msess *ms = sess_find(g, ri->sid, transport);
     if (!ms || !same_key(ms, ri->key)) {
-        rpc_error(c, 404, MCP_ERR_INVALID_REQUEST, "Session not found", "session_not_found");
+        gw_mcp_error(c, 404, MCP_ERR_INVALID_REQUEST, "Session not found", "session_not_found");
         return NULL;
     }
     ms->last_active_us = od_mono_us();
@@ -556,7 +535,7 @@ static void note_cancels(gw_msess *ms, const cJSON *j)
             continue;
         st->expect = 0;
         if (st->conn && st->streaming) stream_end(st);
-        else if (st->conn) rpc_error(st->conn, 200, MCP_ERR_INTERNAL, "Request cancelled", "client_closed");
+        else if (st->conn) gw_mcp_error(st->conn, 200, MCP_ERR_INTERNAL, "Request cancelled", "client_closed");
         stream_free(st);
         return;
     }
@@ -569,25 +548,25 @@ static void mcp_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, size
     cJSON *j = mcp_rpc_parse(body, len, 0, &code, &emsg);
     if (!j) {
         if (code == MCP_ERR_TOO_LARGE) gw_mcp_too_large(c);
-        else rpc_error(c, 400, code, emsg ? emsg : "Parse error", NULL);
+        else gw_mcp_error(c, 400, code, emsg ? emsg : "Parse error", NULL);
         return;
     }
     gw_msess *ms = NULL;
     if (is_initialize(j)) {
         if (g->nsessions >= MS_MAX_SESSIONS) {
-            rpc_error(c, 503, MCP_ERR_INTERNAL, "Too many sessions", NULL);
+            gw_mcp_error(c, 503, MCP_ERR_INTERNAL, "Too many sessions", NULL);
             goto out;
         }
         ms = sess_new(g, ri->key, T_STREAMABLE);
     } else {
         if (ri->proto[0] && !mcp_protocol_supported(ri->proto)) {
-            rpc_error(c, 400, MCP_ERR_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version", NULL);
+            gw_mcp_error(c, 400, MCP_ERR_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version", NULL);
             goto out;
         }
         if (cJSON_IsArray(j)) {
             cJSON *it;
             cJSON_ArrayForEach(it, j) if (is_initialize(it)) {
-                rpc_error(c, 400, MCP_ERR_INVALID_REQUEST, "Invalid Request: initialize cannot be batched", NULL);
+                gw_mcp_error(c, 400, MCP_ERR_INVALID_REQUEST, "Invalid Request: initialize cannot be batched", NULL);
                 goto out;
             }
         }
@@ -616,7 +595,7 @@ static void mcp_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, size
     int sse_ok = gw_accepts(ri->accept, "text/event-stream");
     if (!json_ok && !sse_ok) {
         cJSON_Delete(ids);
-        rpc_error(c, 406, MCP_ERR_INVALID_REQUEST,
+        gw_mcp_error(c, 406, MCP_ERR_INVALID_REQUEST,
                   "Not Acceptable: client must accept application/json or text/event-stream", NULL);
         if (is_initialize(j)) sess_end(ms);
         goto out;
@@ -643,11 +622,11 @@ static void mcp_get(gw_mcp *g, gw_conn *c, req_info *ri)
 {
     char lei[64];
     if (!gw_accepts(ri->accept, "text/event-stream")) {
-        rpc_error(c, 406, MCP_ERR_INVALID_REQUEST, "Not Acceptable: client must accept text/event-stream", NULL);
+        gw_mcp_error(c, 406, MCP_ERR_INVALID_REQUEST, "Not Acceptable: client must accept text/event-stream", NULL);
         return;
     }
     if (ri->proto[0] && !mcp_protocol_supported(ri->proto)) {
-        rpc_error(c, 400, MCP_ERR_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version", NULL);
+        gw_mcp_error(c, 400, MCP_ERR_INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version", NULL);
         return;
     }
     gw_msess *ms = need_session(g, c, ri, T_STREAMABLE);
@@ -656,7 +635,7 @@ static void mcp_get(gw_mcp *g, gw_conn *c, req_info *ri)
     int64_t after = chdr(ri->wsi, "last-event-id:", lei, sizeof lei) > 0 ? gw_sse_parse_id(lei) : -1;
     if (ms->get) {
         if (after < 0) {
-            rpc_error(c, 409, MCP_ERR_INVALID_REQUEST, "Conflict: only one SSE stream is allowed per session", NULL);
+            gw_mcp_error(c, 409, MCP_ERR_INVALID_REQUEST, "Conflict: only one SSE stream is allowed per session", NULL);
             return;
         }
         stream_close(ms->get); /* a resuming client replaces its old stream */
@@ -688,7 +667,7 @@ static void mcp_delete(gw_mcp *g, gw_conn *c, req_info *ri)
 static void legacy_open(gw_mcp *g, gw_conn *c, req_info *ri)
 {
     if (g->nsessions >= MS_MAX_SESSIONS) {
-        rpc_error(c, 503, MCP_ERR_INTERNAL, "Too many sessions", NULL);
+        gw_mcp_error(c, 503, MCP_ERR_INTERNAL, "Too many sessions", NULL);
         return;
     }
     gw_msess *ms = sess_new(g, ri->key, T_LEGACY);
@@ -716,7 +695,7 @@ static void legacy_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, s
     cJSON *j = mcp_rpc_parse(body, len, 0, &code, &emsg);
     if (!j) {
         if (code == MCP_ERR_TOO_LARGE) gw_mcp_too_large(c);
-        else rpc_error(c, 400, code, emsg ? emsg : "Parse error", NULL);
+        else gw_mcp_error(c, 400, code, emsg ? emsg : "Parse error", NULL);
         return;
     }
     cJSON_Delete(j);
@@ -733,17 +712,17 @@ void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
     int is_post = !strcmp(method, "POST"), is_get = !strcmp(method, "GET"), is_del = !strcmp(method, "DELETE");
     if (transport == GW_MCP_SSE && !is_get) {
         gw_conn_header(c, "allow", "GET");
-        rpc_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
+        gw_mcp_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
         return;
     }
     if (transport == GW_MCP_MESSAGES && !is_post) {
         gw_conn_header(c, "allow", "POST");
-        rpc_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
+        gw_mcp_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
         return;
     }
     if (!is_post && !is_get && !is_del) {
         gw_conn_header(c, "allow", "GET, POST, DELETE");
-        rpc_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
+        gw_mcp_error(c, 405, MCP_ERR_INVALID_REQUEST, "Method not allowed", NULL);
         return;
     }
     if (s->fwd_port) { /* sessions live in worker 0, which checks the rest */
@@ -751,11 +730,11 @@ void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
         return;
     }
     if (!g) {
-        rpc_error(c, 503, MCP_ERR_INTERNAL, "MCP is not available", NULL);
+        gw_mcp_error(c, 503, MCP_ERR_INTERNAL, "MCP is not available", NULL);
         return;
     }
-    if (!origin_ok(g, ri.wsi)) {
-        rpc_error(c, 403, MCP_ERR_INVALID_REQUEST, "Forbidden: Origin or Host not allowed", "origin_not_allowed");
+    if (!origin_ok(s, ri.wsi)) {
+        gw_mcp_error(c, 403, MCP_ERR_INVALID_REQUEST, "Forbidden: Origin or Host not allowed", "origin_not_allowed");
         return;
     }
     if (authenticate(g, c, ri.key))
@@ -866,9 +845,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         if (q) *q = 0;
         size_t n = strlen(path);
         while (n > 1 && path[n - 1] == '/') path[--n] = 0;
-        /* a relaying worker checks too: worker 0 sees the relay's connection */
-        if (strcmp(path, "/mcp/ws") ||
-            !(g ? origin_ok(g, wsi) : origin_check(origins_of(s), hosts_of(s), listen_is_loopback(s->listen), wsi)))
+        if (strcmp(path, "/mcp/ws") || !origin_ok(s, wsi))
             return 1;
         return 0;
     }
@@ -1017,6 +994,16 @@ static int listen_is_loopback(const char *listen)
            !strcmp(host, "::1") || !strncmp(host, "127.", 4);
 }
 
+void gw_mcp_front_init(gw_server *s)
+{
+    /* the config's "mcp" section; ODOCK_MCP_* override it */
+    const char *e = getenv("ODOCK_MCP_ALLOWED_ORIGINS");
+    s->mcp_origins = e ? e : s->cfg->mcp.allowed_origins;
+    e = getenv("ODOCK_MCP_ALLOWED_HOSTS");
+    s->mcp_hosts = e ? e : s->cfg->mcp.allowed_hosts;
+    s->mcp_check_host = listen_is_loopback(s->listen);
+}
+
 void gw_mcp_start(gw_server *s)
 {
     gw_mcp *g = od_calloc(1, sizeof *g);
@@ -1029,9 +1016,6 @@ void gw_mcp_start(gw_server *s)
     int64_t v;
     if (e && !od_parse_i64(e, &v) && v > 0 && v < 86400 * 30)
         g->idle_us = v * 1000000;
-    g->allowed_origins = origins_of(s);
-    g->allowed_hosts = hosts_of(s);
-    g->check_host = listen_is_loopback(s->listen);
     s->mcp = g;
     od_timer_start(s->loop, &g->tick, 1000000, tick, g);
 }

@@ -57,6 +57,7 @@ static gw_server *server_new(od_config *cfg, const char *listen, const char *db,
     s->loop = od_loop_new(&o, err);
     if (!s->loop)
         goto fail;
+    gw_mcp_front_init(s);
     if (!s->fwd_port)
         gw_mcp_start(s); /* other workers relay MCP to worker 0 */
     return s;
