@@ -60,6 +60,8 @@ struct od_loop {
     CURL *spare[EASY_SPARE];          /* finished easy handles, reset, for the next transfers */
     int nspare;
     od_acceptor *acc[2];              /* workers: the shared and the internal listening socket */
+    od_h1 *h1;                        /* the native client's pools (h1.c) */
+    int h1_off;                       /* ODOCK_UPSTREAM_CURL=1: curl for everything */
     int listen_fd;
 };
 
@@ -90,6 +92,7 @@ struct od_fd {
 };
 
 struct od_http {
+    int native;           /* 0: curl's; h1.c's transfers have 1 here */
     od_loop *l;
     CURL *easy;
     struct curl_slist *hdrs;
@@ -768,6 +771,12 @@ od_http *od_http_start(od_loop *l, const od_http_req *req, const od_http_cbs *cb
 {
     if (!req || !req->url)
         return NULL;
+    if (!l->h1_off) {
+        int declined = 0;
+        od_http *n = od_h1_start(l, req, cbs, ud, &declined);
+        if (!declined)
+            return n;
+    }
     od_http *h = od_calloc(1, sizeof *h);
     h->l = l;
     if (cbs)
@@ -839,6 +848,10 @@ od_http *od_http_start(od_loop *l, const od_http_req *req, const od_http_cbs *cb
 
 void od_http_cancel(od_http *h)
 {
+    if (h && od_http_is_native(h)) {
+        od_h1_cancel(h);
+        return;
+    }
     if (!h || h->cancelled)
         return;
     h->cancelled = 1;
@@ -852,6 +865,10 @@ void od_http_cancel(od_http *h)
 
 void od_http_pause(od_http *h, int paused)
 {
+    if (h && od_http_is_native(h)) {
+        od_h1_pause(h, paused);
+        return;
+    }
     if (!h || h->cancelled)
         return;
     if (paused) {
@@ -927,6 +944,8 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
         return NULL;
     }
     l->curl_inited = 1;
+    const char *force_curl = getenv("ODOCK_UPSTREAM_CURL");
+    l->h1_off = force_curl && *force_curl && strcmp(force_curl, "0") != 0;
 
     if (opts->protocols)
         while (opts->protocols[nproto].name || opts->protocols[nproto].callback)
@@ -1033,6 +1052,7 @@ void od_loop_free(od_loop *l)
         http_free(h);
     }
     l->pending = NULL;
+    od_h1_free(l);
     while (l->nspare) curl_easy_cleanup(l->spare[--l->nspare]);
     if (l->multi)
         curl_multi_cleanup(l->multi); /* may REMOVE cached sockets via sock_cb */
@@ -1089,6 +1109,7 @@ void od_loop_stop(od_loop *l)
 }
 
 void *od_loop_user(od_loop *l) { return l ? l->user : NULL; }
+od_h1 **od_loop_h1(od_loop *l) { return &l->h1; }
 struct lws_context *od_loop_lws(od_loop *l) { return l ? l->ctx : NULL; }
 struct lws_vhost *od_loop_vhost(od_loop *l) { return l ? l->vh : NULL; }
 

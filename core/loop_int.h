@@ -22,4 +22,16 @@ void od_acceptor_free(od_acceptor *a);
 /* the local port a socket is bound to; -1 on error */
 int od_socket_port(int fd);
 
+/* core/h1.c: the loop's own HTTP/1.1 client for http://IP upstreams.
+ * Its transfers are od_http handles too; both kinds start with an int that
+ * says which one it is (od_http_is_native). */
+typedef struct od_h1 od_h1;
+od_h1 **od_loop_h1(od_loop *l);
+/* NULL with *declined = 1 when the URL is curl's (https, a host name...) */
+od_http *od_h1_start(od_loop *l, const od_http_req *req, const od_http_cbs *cbs, void *ud, int *declined);
+void od_h1_cancel(od_http *h);
+void od_h1_pause(od_http *h, int paused);
+void od_h1_free(od_loop *l); /* every transfer and pooled connection */
+static inline int od_http_is_native(const od_http *h) { return *(const int *)(const void *)h; }
+
 #endif
