@@ -208,7 +208,7 @@ static int budget_show(int argc, char **argv)
         cJSON_AddItemToArray(arr, o);
         char subj[160];
         if (label) snprintf(subj, sizeof subj, "%s (%s)", b->subject, label);
-        else snprintf(subj, sizeof subj, "%s", b->subject);
+        else od_strlcpy(subj, b->subject, sizeof subj);
         const char *next = cJSON_GetStringValue(cJSON_GetObjectItem(o, "next_reset"));
         cli_table_row(&t, ldg_scope_name(b->scope), subj, ldg_period_name(b->period),
                       cJSON_GetStringValue(cJSON_GetObjectItem(o, "limit")),

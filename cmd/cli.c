@@ -112,7 +112,7 @@ const char *cli_db_path(const cli_args *a)
     if (cli_get(a, "--db") || (getenv("ODOCK_DB") && *getenv("ODOCK_DB")) || !cfg_path || !*cfg_path)
         return cli_db_path_for(a, NULL);
     od_config *cfg = od_config_load(cfg_path, NULL);
-    snprintf(from_config, sizeof from_config, "%s", cli_db_path_for(a, cfg));
+    od_strlcpy(from_config, cli_db_path_for(a, cfg), sizeof from_config);
     od_config_free(cfg);
     return from_config;
 }

@@ -206,7 +206,7 @@ static int64_t get_money(cfg_ctx *c, const cJSON *obj, const char *name, const c
         }
         snprintf(text, sizeof text, "%.6f", v->valuedouble);
     } else if (cJSON_IsString(v)) {
-        snprintf(text, sizeof text, "%s", v->valuestring);
+        od_strlcpy(text, v->valuestring, sizeof text);
     } else {
         cfg_err(c, fp, "expected an amount of dollars");
         return def;
@@ -734,7 +734,7 @@ const char *od_config_default_json(void)
                           known[i].name, known[i].type, known[i].env);
     }
     od_buf_puts(&b, "\n  ]\n}\n");
-    snprintf(text, sizeof text, "%s", b.p);
+    od_strlcpy(text, b.p, sizeof text);
     od_buf_free(&b);
     return text;
 }

@@ -59,6 +59,14 @@ char *od_strndup(const char *s, size_t n)
     return p;
 }
 
+void od_strlcpy(char *dst, const char *s, size_t n)
+{
+    if (!n) return;
+    size_t l = s ? strnlen(s, n - 1) : 0;
+    memcpy(dst, s ? s : "", l);
+    dst[l] = '\0';
+}
+
 /* ---- buffer ---- */
 
 static void buf_grow(od_buf *b, size_t extra)

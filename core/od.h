@@ -17,6 +17,9 @@ void *od_realloc(void *p, size_t n);
 char *od_strdup(const char *s);            /* NULL in, NULL out */
 char *od_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *od_strndup(const char *s, size_t n);
+/* copies s (NULL: "") into dst of size n, cut to fit, always terminated;
+ * the snprintf("%s") of the hot paths without the format machinery */
+void od_strlcpy(char *dst, const char *s, size_t n);
 
 /* ---- growable byte buffer, always NUL-terminated when p != NULL ---- */
 typedef struct od_buf {

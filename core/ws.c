@@ -44,7 +44,7 @@ static void ws_closed(od_ws *w, const char *why)
     w->closed = 1;
     w->open = 0;
     w->wsi = NULL;
-    snprintf(w->why, sizeof w->why, "%s", why);
+    od_strlcpy(w->why, why, sizeof w->why);
     if (!w->connecting && w->cbs.on_closed) w->cbs.on_closed(w, why, w->ud);
 }
 
@@ -164,11 +164,11 @@ od_ws *od_ws_connect(od_loop *l, const char *url, const char *const *headers, in
         return NULL;
     }
     memcpy(w->host, rest, hl);
-    snprintf(w->path, sizeof w->path, "%s", slash ? slash : "/");
+    od_strlcpy(w->path, slash ? slash : "/", sizeof w->path);
     int port = tls ? 443 : 80;
     char *colon = strrchr(w->host, ':');
     char address[256];
-    snprintf(address, sizeof address, "%s", w->host);
+    od_strlcpy(address, w->host, sizeof address);
     if (colon && !strchr(colon, ']')) {
         port = atoi(colon + 1);
         address[colon - w->host] = '\0';

@@ -546,8 +546,8 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
     }
     const cJSON *mv = cJSON_GetObjectItemCaseSensitive(raw, "model");
     if (cJSON_IsString(mv)) {
-        snprintf(c->model, sizeof c->model, "%s", mv->valuestring);
-        snprintf(c->r.target, sizeof c->r.target, "%s", mv->valuestring);
+        od_strlcpy(c->model, mv->valuestring, sizeof c->model);
+        od_strlcpy(c->r.target, mv->valuestring, sizeof c->r.target);
     }
     if (c->ep == GW_EP_MESSAGES) {
         c->abody = raw; /* translated after the guardrails mask it */

@@ -93,7 +93,7 @@ void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body
         return;
     c->responding = 1;
     c->status = status;
-    snprintf(c->ctype, sizeof c->ctype, "%s", ctype);
+    od_strlcpy(c->ctype, ctype, sizeof c->ctype);
     od_buf_put(&c->out, body ? body : "", len);
     c->ended = 1;
     c->call = NULL;
@@ -107,7 +107,7 @@ void gw_conn_stream_start(gw_conn *c, int status, const char *ctype)
     c->responding = 1;
     c->streaming = 1;
     c->status = status;
-    snprintf(c->ctype, sizeof c->ctype, "%s", ctype);
+    od_strlcpy(c->ctype, ctype, sizeof c->ctype);
     lws_callback_on_writable(c->wsi);
 }
 
@@ -481,7 +481,7 @@ static int route_of(gw_conn *c, const char *path)
     if (!strcmp(q, "/v1/models") || !strcmp(q, "/models")) return RT_MODELS;
     if (!strncmp(q, "/v1/models/", 11) || !strncmp(q, "/models/", 8)) {
         const char *id = q + (q[1] == 'v' ? 11 : 8);
-        snprintf(c->model_id, sizeof c->model_id, "%s", id);
+        od_strlcpy(c->model_id, id, sizeof c->model_id);
         return RT_MODEL_ID;
     }
     if (!strcmp(q, "/healthz") || !strcmp(q, "/health")) return RT_HEALTH;

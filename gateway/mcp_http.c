@@ -395,7 +395,7 @@ static gw_msess *sess_new(gw_mcp *g, const char *key, int transport)
     ms->key = od_strdup(key);
     ms->transport = transport;
     ms->s = mcp_session_new(g->mux, key, on_send, ms);
-    snprintf(ms->id, sizeof ms->id, "%s", mcp_session_id(ms->s));
+    od_strlcpy(ms->id, mcp_session_id(ms->s), sizeof ms->id);
     gw_replay_init(&ms->replay, MS_REPLAY_EVENTS, MS_REPLAY_BYTES);
     ms->last_active_us = od_mono_us();
     ms->next = g->sessions;
@@ -686,7 +686,7 @@ static void legacy_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, s
 {
     char sid[64] = "";
     if (lws_get_urlarg_by_name(ri->wsi, "sessionId=", sid, sizeof sid))
-        snprintf(ri->sid, sizeof ri->sid, "%s", sid + 10); /* the buffer keeps "name=" */
+        od_strlcpy(ri->sid, sid + 10, sizeof ri->sid); /* the buffer keeps "name=" */
     gw_msess *ms = need_session(g, c, ri, T_LEGACY);
     if (!ms)
         return;
@@ -987,7 +987,7 @@ static void tick(od_timer *t, void *ud)
 static int listen_is_loopback(const char *listen)
 {
     char host[256];
-    snprintf(host, sizeof host, "%s", listen);
+    od_strlcpy(host, listen, sizeof host);
     char *colon = strrchr(host, ':');
     if (colon) *colon = 0;
     return !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") || !strcmp(host, "[::1]") ||

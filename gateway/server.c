@@ -20,7 +20,7 @@ static gw_server *server_new(od_config *cfg, const char *listen, const char *db,
     s->t = cfg->router;
     od_router_env(&s->t);
     s->max_body = cfg->max_body_bytes > 0 ? cfg->max_body_bytes : 10 * 1024 * 1024;
-    snprintf(s->listen, sizeof s->listen, "%s", listen ? listen : cfg->listen ? cfg->listen : "127.0.0.1:8787");
+    od_strlcpy(s->listen, listen ? listen : cfg->listen ? cfg->listen : "127.0.0.1:8787", sizeof s->listen);
     s->pol = pol_open(cfg, db, err);
     if (!s->pol)
         goto fail;
@@ -130,7 +130,7 @@ int gw_server_run(gw_server *s)
     od_timer_start(s->loop, &s->tick, 100000, tick, s);
     const char *scheme = s->cfg->tls_cert ? "https" : "http";
     char host[256];
-    snprintf(host, sizeof host, "%s", s->listen);
+    od_strlcpy(host, s->listen, sizeof host);
     char *colon = strrchr(host, ':');
     if (colon) *colon = 0;
     if (s->nworkers == 1) /* else the master says it */

@@ -398,9 +398,9 @@ static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
     if (!touches)
         return NULL;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(chunk, "id");
-    if (cJSON_IsString(v)) snprintf(g->id, sizeof g->id, "%s", v->valuestring);
+    if (cJSON_IsString(v)) od_strlcpy(g->id, v->valuestring, sizeof g->id);
     v = cJSON_GetObjectItemCaseSensitive(chunk, "model");
-    if (cJSON_IsString(v)) snprintf(g->model, sizeof g->model, "%s", v->valuestring);
+    if (cJSON_IsString(v)) od_strlcpy(g->model, v->valuestring, sizeof g->model);
     v = cJSON_GetObjectItemCaseSensitive(chunk, "created");
     if (cJSON_IsNumber(v)) g->created = v->valuedouble;
     for (int i = 0; i < g->nch; i++)
@@ -563,7 +563,7 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
         type = event ? event : "";
     if (!strcmp(type, "error")) {
         const char *m = jstr(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
-        snprintf(c->stream_err, sizeof c->stream_err, "%s", m ? m : "error event from upstream");
+        od_strlcpy(c->stream_err, m ? m : "error event from upstream", sizeof c->stream_err);
         if (gw_conn_streaming(c->conn)) {
             /* the client already has the message's start: its own error event
              * is the most faithful ending */

@@ -143,7 +143,7 @@ static void attempt_failed(gw_call *c, int status, const char *err, int timed_ou
     c->last_status = status;
     c->last_timeout = timed_out;
     c->last_retry_after = retry_after;
-    snprintf(c->last_err, sizeof c->last_err, "%s", err ? err : "error");
+    od_strlcpy(c->last_err, err ? err : "error", sizeof c->last_err);
     od_info("%s: attempt %d on %s failed: %s%s", c->r.id, c->r.attempts, d->name, c->last_err,
             timed_out ? " (timeout)" : "");
 
@@ -355,7 +355,7 @@ static void start_mock(gw_call *c)
     }
     if (prov_mock_chat(d->model, c->body, c->stream, &c->mock) < 0) {
         char msg[200];
-        snprintf(msg, sizeof msg, "%s", c->mock.error ? c->mock.error : "bad request");
+        od_strlcpy(msg, c->mock.error ? c->mock.error : "bad request", sizeof msg);
         release_dep(c);
         gw_attempt_reset(c);
         gw_call_fail(c, 400, OD_R_BAD_REQUEST, "%s", msg);
@@ -376,7 +376,7 @@ static void mock_step(gw_call *c)
     if (m->status != 200) {
         char err[200];
         int st = m->status, ra = m->retry_after_s;
-        snprintf(err, sizeof err, "%s", m->error ? m->error : "mock failure");
+        od_strlcpy(err, m->error ? m->error : "mock failure", sizeof err);
         attempt_failed(c, st, err, 0, ra);
         return;
     }
@@ -454,7 +454,7 @@ static void timer_cb(od_timer *t, void *ud)
 static void build_failed(gw_call *c, const char *why)
 {
     char msg[256];
-    snprintf(msg, sizeof msg, "%s", why);
+    od_strlcpy(msg, why, sizeof msg);
     release_dep(c);
     c->r.attempts--;
     if (c->pi + 1 < c->plan.n) {
@@ -476,8 +476,8 @@ static void start_attempt(gw_call *c)
     c->attempted = 1;
     c->r.attempts++;
     c->tries_here++;
-    snprintf(c->r.provider, sizeof c->r.provider, "%s", d->prov->name);
-    snprintf(c->r.upstream_model, sizeof c->r.upstream_model, "%s", d->model);
+    od_strlcpy(c->r.provider, d->prov->name, sizeof c->r.provider);
+    od_strlcpy(c->r.upstream_model, d->model, sizeof c->r.upstream_model);
     gw_attempt_reset(c);
     gw_dep_begin(d);
     c->dep_begun = 1;
@@ -513,7 +513,7 @@ static void start_attempt(gw_call *c)
     }
     if (rc < 0) {
         char msg[256];
-        snprintf(msg, sizeof msg, "%s", err ? err : "cannot build the upstream request");
+        od_strlcpy(msg, err ? err : "cannot build the upstream request", sizeof msg);
         free(err);
         prov_http_free(&ph);
         build_failed(c, msg);

@@ -390,7 +390,7 @@ int gw_workers_run(od_config *cfg, const char *listen, const char *db, int n, ch
         started++;
     if (started == n) {
         char host[256];
-        snprintf(host, sizeof host, "%s", m.listen);
+        od_strlcpy(host, m.listen, sizeof host);
         char *colon = strrchr(host, ':');
         if (colon) *colon = 0;
         od_info("odock serve: listening on %s://%s:%d (%d workers)", cfg->tls_cert ? "https" : "http", host, port, n);

@@ -52,7 +52,7 @@ mcp_call *mux_call_new(mcp_mux *m, mcp_upstream *up, const char *method, mcp_cal
     c->gen = up->gen;
     c->done = done;
     c->timeout_us = up_timeout_us(up);
-    snprintf(c->method, sizeof c->method, "%s", method);
+    od_strlcpy(c->method, method, sizeof c->method);
     return c;
 }
 
@@ -657,7 +657,7 @@ static void init_done(mcp_call *c, int why, cJSON *result, cJSON *error)
         up_failed(up, "unsupported protocol version");
         return;
     }
-    snprintf(up->proto, sizeof up->proto, "%s", pv->valuestring);
+    od_strlcpy(up->proto, pv->valuestring, sizeof up->proto);
     cJSON_Delete(up->caps);
     cJSON_Delete(up->info);
     cJSON *caps = cJSON_GetObjectItem(result, "capabilities");
@@ -779,7 +779,7 @@ void mux_start(mcp_mux *m, const char *proto, const cJSON *client_caps)
 {
     if (m->started) return;
     m->started = 1;
-    snprintf(m->proto, sizeof m->proto, "%s", m->o.shared ? MCP_PROTOCOL_LATEST : proto);
+    od_strlcpy(m->proto, m->o.shared ? MCP_PROTOCOL_LATEST : proto, sizeof m->proto);
     m->client_caps = cJSON_CreateObject();
     static const char *const offer[] = {"sampling", "elicitation", "roots"};
     for (size_t i = 0; i < OD_ARRAY_LEN(offer); i++) {

@@ -126,7 +126,7 @@ static void do_initialize(mcp_session *s, mcp_batch *b, mcp_msg *msg)
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: protocolVersion is required", NULL);
         return;
     }
-    snprintf(s->proto, sizeof s->proto, "%s", mcp_protocol_negotiate(pv->valuestring));
+    od_strlcpy(s->proto, mcp_protocol_negotiate(pv->valuestring), sizeof s->proto);
     cJSON *caps = cJSON_GetObjectItem(msg->params, "capabilities");
     s->client_caps = cJSON_IsObject(caps) ? cJSON_Duplicate(caps, 1) : cJSON_CreateObject();
     s->init_id = cJSON_Duplicate(msg->id, 1);
@@ -162,7 +162,7 @@ static void set_failure(od_req *r, int status, const char *reason, const char *m
     r->error = 1;
     r->status = status;
     r->reason = reason;
-    snprintf(r->message, sizeof r->message, "%s", msg);
+    od_strlcpy(r->message, msg, sizeof r->message);
 }
 
 static int64_t json_size(const cJSON *j)
@@ -549,7 +549,7 @@ static void do_resources_read(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     mcp_upstream *up = uri_param(s, b, msg, &fwd);
     if (!up) return;
     char name[200];
-    snprintf(name, sizeof name, "%s", cJSON_GetObjectItem(fwd, "uri")->valuestring);
+    od_strlcpy(name, cJSON_GetObjectItem(fwd, "uri")->valuestring, sizeof name);
     governed(s, b, msg, up, name, fwd, NULL, 0);
 }
 

@@ -406,7 +406,7 @@ static int h_send(mcp_transport *base, const char *json, size_t len)
 static void h_set_protocol(mcp_transport *base, const char *v)
 {
     http_t *t = (http_t *)base;
-    snprintf(t->proto, sizeof t->proto, "%s", v);
+    od_strlcpy(t->proto, v, sizeof t->proto);
     /* initialized: listen for what the server sends on its own */
     if (!t->legacy && !t->stream) open_stream(t, t->cfg->url);
 }

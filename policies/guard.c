@@ -209,7 +209,7 @@ static void record(gr_ctx *c, const char *name, od_action a)
     }
     if (c->nfindings == GR_MAX_FINDINGS) return;
     gr_finding *f = &c->findings[c->nfindings++];
-    snprintf(f->detector, sizeof f->detector, "%s", name);
+    od_strlcpy(f->detector, name, sizeof f->detector);
     f->action = a;
     f->count = 1;
 }
@@ -219,7 +219,7 @@ static void block(gr_ctx *c, const char *reason, const char *det)
     if (c->blocked) return;
     c->blocked = 1;
     c->block_reason = reason;
-    snprintf(c->block_detector, sizeof c->block_detector, "%s", det);
+    od_strlcpy(c->block_detector, det, sizeof c->block_detector);
 }
 
 static const char *span_name(const gr_engine *e, int det)

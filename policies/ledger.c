@@ -324,7 +324,7 @@ static char *col_strdup(sqlite3_stmt *st, int i)
 static void key_from_row(sqlite3_stmt *st, ldg_key *k)
 {
     memset(k, 0, sizeof *k);
-    snprintf(k->id, sizeof k->id, "%s", (const char *)sqlite3_column_text(st, 0));
+    od_strlcpy(k->id, (const char *)sqlite3_column_text(st, 0), sizeof k->id);
     k->name = col_strdup(st, 1);
     if (sqlite3_column_bytes(st, 2) == 32) memcpy(k->hash, sqlite3_column_blob(st, 2), 32);
     if (sqlite3_column_bytes(st, 3) == 32) {
@@ -490,7 +490,7 @@ int ldg_budgets_load(sqlite3 *db, int64_t now_ms, ldg_budget **out, int *n)
         memset(b, 0, sizeof *b);
         b->id = sqlite3_column_int64(st, 0);
         if (scope_parse((const char *)sqlite3_column_text(st, 1), &b->scope) != 0) continue;
-        snprintf(b->subject, sizeof b->subject, "%s", (const char *)sqlite3_column_text(st, 2));
+        od_strlcpy(b->subject, (const char *)sqlite3_column_text(st, 2), sizeof b->subject);
         b->limit_micros = sqlite3_column_int64(st, 3);
         b->spent_micros = sqlite3_column_int64(st, 4);
         b->held_micros = sqlite3_column_int64(st, 5);

@@ -215,7 +215,7 @@ void od_req_init(od_req *r, od_kind kind, const char *target)
     r->rl_slot = r->rl_team_slot = -1;
     r->rl_limit_requests = r->rl_remaining_requests = -1;
     r->rl_limit_tokens = r->rl_remaining_tokens = -1;
-    snprintf(r->target, sizeof r->target, "%s", target ? target : "");
+    od_strlcpy(r->target, target ? target : "", sizeof r->target);
     r->t_start_us = od_mono_us();
     r->ts_ms = od_wall_ms();
 }
@@ -258,10 +258,10 @@ int pol_authenticate(pol_engine *e, od_req *r, const char *presented)
     if (!ok && k->k.has_prev && now < k->k.prev_until_ms) ok = od_ct_equal(h, k->k.prev_hash, 32);
     if (!ok) return od_req_deny(r, 401, OD_R_INVALID_KEY, "Invalid API key");
     /* the key's public id is safe to show from here on */
-    snprintf(r->key_id, sizeof r->key_id, "%s", k->k.id);
-    snprintf(r->key_name, sizeof r->key_name, "%s", k->k.name ? k->k.name : "");
-    snprintf(r->team, sizeof r->team, "%s", k->k.team ? k->k.team : "");
-    snprintf(r->user, sizeof r->user, "%s", k->k.user ? k->k.user : "");
+    od_strlcpy(r->key_id, k->k.id, sizeof r->key_id);
+    od_strlcpy(r->key_name, k->k.name ? k->k.name : "", sizeof r->key_name);
+    od_strlcpy(r->team, k->k.team ? k->k.team : "", sizeof r->team);
+    od_strlcpy(r->user, k->k.user ? k->k.user : "", sizeof r->user);
     if (k->k.revoked_ms) return od_req_deny(r, 401, OD_R_KEY_REVOKED, "API key %s has been revoked", k->k.id);
     if (k->k.expires_ms && k->k.expires_ms <= now)
         return od_req_deny(r, 401, OD_R_KEY_EXPIRED, "API key %s has expired", k->k.id);
@@ -444,7 +444,7 @@ void pol_record(pol_engine *e, od_req *r)
     memcpy(ev.model, r->upstream_model, sizeof ev.model);
     ev.status = r->reason && !r->error ? "denied" : (r->error || r->status >= 400) ? "error" : "ok";
     ev.http_status = r->status;
-    snprintf(ev.reason, sizeof ev.reason, "%s", r->reason ? r->reason : "");
+    od_strlcpy(ev.reason, r->reason ? r->reason : "", sizeof ev.reason);
     ev.prompt_tokens = r->prompt_tokens;
     ev.completion_tokens = r->completion_tokens;
     ev.cached_tokens = r->cached_tokens;
