@@ -17,4 +17,9 @@ void od_json_write_object(od_buf *b, const cJSON *obj, const char *const *skip, 
 /* Appends s as a JSON string (NULL as ""). */
 void od_json_string(od_buf *b, const char *s);
 
+/* core/json_parse.c: strict RFC 8259 parsing into a cJSON tree (free it
+ * with cJSON_Delete). end NULL: p[0..n) must hold one value and whitespace;
+ * else *end is set to the offset just past the value. NULL on bad input. */
+cJSON *od_json_parse(const char *p, size_t n, size_t *end);
+
 #endif

@@ -538,7 +538,7 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
     if (pol_authenticate(s->pol, &c->r, in->key) < 0)
         goto deny;
 
-    cJSON *raw = cJSON_ParseWithLength(in->body, in->len);
+    cJSON *raw = od_json_parse(in->body, in->len, NULL);
     if (!raw || !cJSON_IsObject(raw)) {
         cJSON_Delete(raw);
         od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, in->len ? "body: expected a JSON object" : "body: empty, expected a JSON object");

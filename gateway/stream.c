@@ -556,7 +556,7 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
 {
     if (!c->conn || c->finished || c->guard_blocked)
         return 0;
-    cJSON *j = cJSON_ParseWithLength(data, len);
+    cJSON *j = od_json_parse(data, len, NULL);
     const char *type = jstr(j, "type");
     int rc = 0;
     if (!type)

@@ -312,7 +312,7 @@ static void up_done(od_http *h, int status, const char *err, int timed_out, void
 /* A whole passthrough answer: read its usage, keep its bytes. */
 static void native_done(gw_call *c)
 {
-    cJSON *msg = cJSON_ParseWithLength(c->up.p ? c->up.p : "", c->up.len);
+    cJSON *msg = od_json_parse(c->up.p, c->up.len, NULL);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "type");
     if (!cJSON_IsObject(msg) || !cJSON_IsString(t) || strcmp(t->valuestring, "message") ||
         !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(msg, "content"))) {

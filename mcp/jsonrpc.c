@@ -18,13 +18,11 @@ cJSON *mcp_rpc_parse(const char *text, size_t len, size_t max_len,
         *err_msg = "Message too large";
         return NULL;
     }
-    const char *end = NULL;
-    /* cJSON bounds nesting itself (CJSON_NESTING_LIMIT), so deep input cannot
-     * blow the stack. */
-    cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    size_t off = 0;
+    /* the parser bounds nesting, so deep input cannot blow the stack */
+    cJSON *j = od_json_parse(text, len, &off);
     if (j) {
         /* trailing garbage other than whitespace is a parse error */
-        size_t off = (size_t)(end - text);
         while (off < len && (text[off] == ' ' || text[off] == '\t' ||
                              text[off] == '\r' || text[off] == '\n' || text[off] == '\0'))
             off++;

@@ -246,7 +246,7 @@ char *prov_error_generic(int status, const char *body, size_t len)
 
 cJSON *prov_parse(const char *body, size_t len)
 {
-    return body ? cJSON_ParseWithLength(body, len) : NULL;
+    return od_json_parse(body, len, NULL);
 }
 
 const char *prov_jstr(const cJSON *o, const char *key)

@@ -130,6 +130,132 @@ static void t_object_skip_extra(void **state)
     cJSON_Delete(j);
 }
 
+
+/* ---------------- core/json_parse.c ---------------- */
+
+/* the tree as cJSON prints it: two parsers agree when these match */
+static char *printed(const cJSON *j)
+{
+    return j ? cJSON_PrintUnformatted(j) : NULL;
+}
+
+static void same_tree(const char *doc)
+{
+    cJSON *a = od_json_parse(doc, strlen(doc), NULL), *b = cJSON_Parse(doc);
+    assert_non_null(a);
+    assert_non_null(b);
+    char *pa = printed(a), *pb = printed(b);
+    if (strcmp(pa, pb)) fail_msg("%s: od %s, cJSON %s", doc, pa, pb);
+    free(pa);
+    free(pb);
+    /* the list invariant cJSON's own appends rely on */
+    if (a->child) assert_ptr_equal(a->child->prev, cJSON_GetArrayItem(a, cJSON_GetArraySize(a) - 1));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static void t_parse_same_as_cjson(void **st)
+{
+    (void)st;
+    const char *docs[] = {
+        "{}", "[]", "0", "-0", "1", "-1", "true", "false", "null", "\"\"",
+        " \t\r\n{ \"a\" : [ 1 , 2.5 , -3e2 , 4E-2 , 1e+3 ] , \"b\" : { } } \n",
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi \\\"there\\\"\\n\\ttab \\\\ \\/ \\b\\f\\r\"}],\"max_tokens\":256,\"temperature\":0.7}",
+        "{\"id\":\"chatcmpl-1\",\"created\":1764000000,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}",
+        "[\"\\u0041\\u00e9\\u20ac\\ud83d\\ude00\", \"\xc3\xa9\xe2\x82\xac\"]",
+        "{\"a\":1,\"a\":2}", "[[[[[]]]]]", "[1,[2,[3,{\"x\":[4]}]]]",
+        "123456789012345", "1234567890123456789", "-9007199254740993", "0.1", "3.141592653589793",
+        "1e308", "2.2250738585072014e-308", "[2147483647,2147483648,-2147483649]",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++)
+        same_tree(docs[i]);
+    cJSON *j = od_json_parse("[2147483648, -2147483649, 7.9]", 30, NULL);
+    assert_int_equal(cJSON_GetArrayItem(j, 0)->valueint, 2147483647);
+    assert_int_equal(cJSON_GetArrayItem(j, 1)->valueint, -2147483647 - 1);
+    assert_int_equal(cJSON_GetArrayItem(j, 2)->valueint, 7);
+    cJSON_Delete(j);
+}
+
+static void t_parse_rejects(void **st)
+{
+    (void)st;
+    const char *bad[] = {
+        "", " ", "{", "}", "[1,]", "[,1]", "{\"a\":}", "{\"a\" 1}", "{a:1}", "{\"a\":1,}",
+        "01", "-", "-01", "1.", ".5", "1e", "1e+", "+1", "0x10", "NaN", "Infinity",
+        "tru", "nul", "falsey", "\"abc", "\"a\\x\"", "\"a\\u12\"", "\"a\\u12g4\"",
+        "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"tab\there\"", "\"nl\nhere\"",
+        "{} x", "[1] [2]", "1 2", "\"a\"\"b\"", "{\"a\":1}}", "\f{}", "\v1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cJSON *j = od_json_parse(bad[i], strlen(bad[i]), NULL);
+        if (j) fail_msg("accepted %s", bad[i]);
+    }
+    /* a length that cuts a valid document is honoured, not the NUL */
+    assert_null(od_json_parse("{\"a\":1}", 6, NULL));
+    assert_null(od_json_parse(NULL, 0, NULL));
+    /* end: the offset after the value, trailing bytes left to the caller */
+    size_t end = 0;
+    cJSON *j = od_json_parse(" {\"a\":1} tail", 13, &end);
+    assert_non_null(j);
+    assert_int_equal(end, 8);
+    cJSON_Delete(j);
+}
+
+static void t_parse_depth(void **st)
+{
+    (void)st;
+    char doc[2 * 1001 + 1];
+    for (int n = 1000; n <= 1001; n++) {
+        memset(doc, '[', (size_t)n);
+        memset(doc + n, ']', (size_t)n);
+        cJSON *j = od_json_parse(doc, 2 * (size_t)n, NULL);
+        if (n == 1000) assert_non_null(j);
+        else assert_null(j);
+        cJSON_Delete(j);
+    }
+}
+
+/* Mutated documents: whatever od accepts, cJSON accepts with the same tree
+ * (od is the stricter one), and nothing crashes or leaks (ASan run). */
+static void t_parse_mutations(void **st)
+{
+    (void)st;
+    const char *seed = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\\u00e9\\n\\\"b\"}],"
+                       "\"n\":[0,-1,2.5e3,true,false,null],\"o\":{\"k\":{}}}";
+    const char alphabet[] = "{}[]\":,.-+eE0159tfnul\\/ \"\x01\xc3\xa9";
+    size_t n = strlen(seed);
+    char *buf = malloc(n + 2);
+    uint32_t x = 2463534242u;
+    int accepted = 0;
+    for (int round = 0; round < 20000; round++) {
+        memcpy(buf, seed, n + 1);
+        size_t len = n;
+        for (int k = 0; k < 1 + round % 3 && len > 1; k++) {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            size_t at = x % len;
+            switch ((x >> 8) % 3) {
+            case 0: buf[at] = alphabet[(x >> 12) % (sizeof alphabet - 1)]; break;
+            case 1: memmove(buf + at, buf + at + 1, len - at); len--; break;
+            default: len = at + 1; break; /* cut */
+            }
+        }
+        buf[len] = 0;
+        cJSON *a = od_json_parse(buf, len, NULL);
+        if (!a) continue;
+        accepted++;
+        cJSON *b = cJSON_ParseWithLength(buf, len);
+        if (!b) fail_msg("od accepted what cJSON rejects: %s", buf);
+        char *pa = printed(a), *pb = printed(b);
+        if (strcmp(pa, pb)) fail_msg("%s: od %s, cJSON %s", buf, pa, pb);
+        free(pa);
+        free(pb);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+    }
+    assert_true(accepted > 100); /* the mutations did reach valid documents */
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +263,10 @@ int main(void)
         cmocka_unit_test(t_numbers_exact),
         cmocka_unit_test(t_escapes),
         cmocka_unit_test(t_object_skip_extra),
+        cmocka_unit_test(t_parse_same_as_cjson),
+        cmocka_unit_test(t_parse_rejects),
+        cmocka_unit_test(t_parse_depth),
+        cmocka_unit_test(t_parse_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
