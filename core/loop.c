@@ -302,6 +302,9 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         } else if (kind == K_FD) {
             od_fd *w = op;
             w->wsi = NULL;
+            /* lws may call again for this wsi (its final free): w can be
+             * gone by then, closed from inside the callback below */
+            lws_set_opaque_user_data(wsi, NULL);
             lws_sul_cancel(&w->rearm);
             if (!w->l->destroying)
                 fd_call(w, OD_FD_CLOSED);
