@@ -42,8 +42,7 @@ enum { B_NONE, B_LENGTH, B_CHUNKED, B_EOF };
 enum { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
 
 struct h1_pool {
-    char key[64];                  /* "address:port" */
-    struct sockaddr_storage sa;
+    struct sockaddr_storage sa;    /* the upstream's address: the pool's key */
     socklen_t salen;
     h1_conn *idle;                 /* most recently used first */
     int nidle;
@@ -57,6 +56,7 @@ struct h1_conn {
     od_fd *w;
     h1x *x;                        /* transfer using it; NULL while pooled */
     int pooled;                    /* on its pool's idle list */
+    int dead;                      /* lws saw a hang-up: its watch is gone */
     int reused;                    /* has completed a response before */
     int64_t idle_since;
     h1_conn *next, *prev;          /* pool's idle list */
@@ -175,23 +175,11 @@ static int parse_url(const char *url, struct sockaddr_storage *sa, socklen_t *sa
 
 static h1_pool *pool_get(od_h1 *o, const struct sockaddr_storage *sa, socklen_t salen)
 {
-    char key[64], addr[INET6_ADDRSTRLEN];
-    int port;
-    if (sa->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const void *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof addr);
-        port = ntohs(s4->sin_port);
-    } else {
-        const struct sockaddr_in6 *s6 = (const void *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof addr);
-        port = ntohs(s6->sin6_port);
-    }
-    snprintf(key, sizeof key, "%s:%d", addr, port);
+    /* parse_url zeroed sa before filling it: whole-struct compares are exact */
     for (h1_pool *p = o->pools; p; p = p->next)
-        if (!strcmp(p->key, key))
+        if (p->salen == salen && !memcmp(&p->sa, sa, salen))
             return p;
     h1_pool *p = od_calloc(1, sizeof *p);
-    memcpy(p->key, key, sizeof key);
     p->sa = *sa;
     p->salen = salen;
     p->next = o->pools;
@@ -243,7 +231,7 @@ static void conn_park(h1_conn *c)
     h1_pool *p = c->pool;
     od_h1 *o = c->o;
     c->x = NULL;
-    if (p->nidle >= H1_IDLE_PER_POOL) {
+    if (c->dead || p->nidle >= H1_IDLE_PER_POOL) {
         conn_close(c);
         return;
     }
@@ -783,6 +771,7 @@ static void x_read(h1x *x, h1_conn *c, int hup)
         od_fd_want(c->w, OD_FD_READ);
     }
     char *buf = x->o->rbuf;
+    int reset = 0;
     for (;;) {
         if (x->paused) {
             od_fd_want(c->w, 0);
@@ -808,6 +797,7 @@ static void x_read(h1x *x, h1_conn *c, int hup)
             x_complete(x, 0);
             return;
         }
+        reset = n < 0;
         if (!x->any_byte) {
             x_conn_failed(x, n == 0 ? "empty reply from upstream" : "connection reset");
             return;
@@ -819,7 +809,7 @@ static void x_read(h1x *x, h1_conn *c, int hup)
         x_complete(x, 0);
         return;
     }
-    x_finish(x, errno == ECONNRESET ? "connection reset" : "connection closed mid-response", 0);
+    x_finish(x, reset ? "connection reset" : "connection closed mid-response", 0);
 }
 
 static void conn_event(od_fd *w, int ev, void *ud)
@@ -827,6 +817,8 @@ static void conn_event(od_fd *w, int ev, void *ud)
     h1_conn *c = ud;
     h1x *x = c->x;
     (void)w;
+    if (ev & OD_FD_CLOSED)
+        c->dead = 1;
     if (c->pooled || !x) {
         /* pooled: readable or hung up means the server closed it (or sent
          * junk); either way it is no use any more */
