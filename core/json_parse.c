@@ -23,7 +23,87 @@
 typedef struct {
     const char *p, *end;
     int depth;
+    od_jarena *a;      /* NULL: nodes from malloc, for cJSON_Delete */
 } rd;
+
+/* ---- the arena: one block reused event after event ----
+ * Blocks are chained through their first word; allocation bumps in the
+ * newest. A reset after an event that needed more than one block folds
+ * them into one block of the total, so the next such event fits. */
+
+#define BLK_LINK sizeof(char *)
+
+static void *arena_alloc(od_jarena *a, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (a->blk && a->used + n <= a->cap) {
+        void *p = a->blk + a->used;
+        a->used += n;
+        return p;
+    }
+    size_t sz = a->cap * 2;
+    if (sz < 4096) sz = 4096;
+    if (sz < n + BLK_LINK) sz = n + BLK_LINK;
+    char *b = malloc(sz);
+    if (!b) abort();
+    memcpy(b, &a->blk, sizeof a->blk);
+    a->blk = b;
+    a->cap = sz;
+    a->used = BLK_LINK + n;
+    a->total += sz;
+    return b + BLK_LINK;
+}
+
+static void arena_drop(od_jarena *a)
+{
+    while (a->blk) {
+        char *prev;
+        memcpy(&prev, a->blk, sizeof prev);
+        free(a->blk);
+        a->blk = prev;
+    }
+    a->cap = a->used = a->total = 0;
+}
+
+void od_jarena_reset(od_jarena *a)
+{
+    if (a->blk && a->total > a->cap) {
+        size_t want = a->total;
+        arena_drop(a);
+        /* a one-off giant event does not stay pinned for the whole stream */
+        if (want <= 256 * 1024) {
+            a->blk = malloc(want);
+            if (!a->blk) abort();
+            char *none = NULL; /* no older block */
+            memcpy(a->blk, &none, sizeof none);
+            a->cap = a->total = want;
+        }
+    }
+    a->used = BLK_LINK;
+}
+
+void od_jarena_free(od_jarena *a)
+{
+    arena_drop(a);
+}
+
+static void *r_alloc(rd *r, size_t n)
+{
+    if (r->a) return arena_alloc(r->a, n);
+    void *p = malloc(n);
+    if (!p) abort();
+    return p;
+}
+
+static void r_free(rd *r, void *p)
+{
+    if (!r->a) free(p);
+}
+
+static void r_delete(rd *r, cJSON *j)
+{
+    if (!r->a) cJSON_Delete(j);
+}
 
 static cJSON *value(rd *r);
 
@@ -33,10 +113,10 @@ static void ws(rd *r)
         r->p++;
 }
 
-static cJSON *item(int type)
+static cJSON *item(rd *r, int type)
 {
-    cJSON *j = calloc(1, sizeof *j);
-    if (!j) abort();
+    cJSON *j = r_alloc(r, sizeof *j);
+    memset(j, 0, sizeof *j);
     j->type = type;
     return j;
 }
@@ -93,8 +173,7 @@ static char *string(rd *r)
     size_t run = plain((const unsigned char *)s, (size_t)(r->end - s));
     if (s + run < r->end && s[run] == '"') {
         /* no escapes: the common case, one copy */
-        char *out = malloc(run + 1);
-        if (!out) abort();
+        char *out = r_alloc(r, run + 1);
         memcpy(out, s, run);
         out[run] = 0;
         r->p = s + run + 1;
@@ -107,8 +186,7 @@ static char *string(rd *r)
         q += *q == '\\' ? 2 : 1;
     }
     if (q >= r->end) return NULL;
-    char *out = malloc((size_t)(q - s) + 1), *o = out;
-    if (!out) abort();
+    char *out = r_alloc(r, (size_t)(q - s) + 1), *o = out;
     const char *p = s;
     while (p < q) {
         size_t k = plain((const unsigned char *)p, (size_t)(q - p));
@@ -150,7 +228,7 @@ static char *string(rd *r)
     r->p = q + 1;
     return out;
 bad:
-    free(out);
+    r_free(r, out);
     return NULL;
 }
 
@@ -197,7 +275,7 @@ static cJSON *number(rd *r)
         if (t != tmp) free(t);
     }
     r->p = p;
-    cJSON *j = item(cJSON_Number);
+    cJSON *j = item(r, cJSON_Number);
     j->valuedouble = d;
     j->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     return j;
@@ -226,7 +304,7 @@ static void add(cJSON *parent, cJSON *c)
 static cJSON *container(rd *r, int obj)
 {
     if (++r->depth > DEPTH_MAX) return NULL;
-    cJSON *j = item(obj ? cJSON_Object : cJSON_Array);
+    cJSON *j = item(r, obj ? cJSON_Object : cJSON_Array);
     char close = obj ? '}' : ']';
     r->p++;
     ws(r);
@@ -240,12 +318,12 @@ static cJSON *container(rd *r, int obj)
         if (obj) {
             if (r->p >= r->end || *r->p != '"' || !(key = string(r))) goto bad;
             ws(r);
-            if (r->p >= r->end || *r->p != ':') { free(key); goto bad; }
+            if (r->p >= r->end || *r->p != ':') { r_free(r, key); goto bad; }
             r->p++;
             ws(r);
         }
         cJSON *v = value(r);
-        if (!v) { free(key); goto bad; }
+        if (!v) { r_free(r, key); goto bad; }
         v->string = key;
         add(j, v);
         ws(r);
@@ -261,7 +339,7 @@ static cJSON *container(rd *r, int obj)
         return j;
     }
 bad:
-    cJSON_Delete(j);
+    r_delete(r, j);
     return NULL;
 }
 
@@ -274,21 +352,21 @@ static cJSON *value(rd *r)
     case '"': {
         char *s = string(r);
         if (!s) return NULL;
-        cJSON *j = item(cJSON_String);
+        cJSON *j = item(r, cJSON_String);
         j->valuestring = s;
         return j;
     }
-    case 't': return lit(r, "true", 4) ? NULL : item(cJSON_True);
-    case 'f': return lit(r, "false", 5) ? NULL : item(cJSON_False);
-    case 'n': return lit(r, "null", 4) ? NULL : item(cJSON_NULL);
+    case 't': return lit(r, "true", 4) ? NULL : item(r, cJSON_True);
+    case 'f': return lit(r, "false", 5) ? NULL : item(r, cJSON_False);
+    case 'n': return lit(r, "null", 4) ? NULL : item(r, cJSON_NULL);
     default: return number(r);
     }
 }
 
-cJSON *od_json_parse(const char *p, size_t n, size_t *end)
+static cJSON *parse(const char *p, size_t n, size_t *end, od_jarena *a)
 {
     if (!p) return NULL;
-    rd r = {.p = p, .end = p + n, .depth = 0};
+    rd r = {.p = p, .end = p + n, .depth = 0, .a = a};
     ws(&r);
     cJSON *j = value(&r);
     if (!j) return NULL;
@@ -298,8 +376,19 @@ cJSON *od_json_parse(const char *p, size_t n, size_t *end)
     }
     ws(&r);
     if (r.p != r.end) {
-        cJSON_Delete(j);
+        r_delete(&r, j);
         return NULL;
     }
     return j;
+}
+
+cJSON *od_json_parse(const char *p, size_t n, size_t *end)
+{
+    return parse(p, n, end, NULL);
+}
+
+cJSON *od_json_parse_in(od_jarena *a, const char *p, size_t n)
+{
+    od_jarena_reset(a);
+    return parse(p, n, NULL, a);
 }

@@ -113,9 +113,9 @@ int prov_openai_stream_event(prov_stream *s, const char *event, const char *data
         s->done = 1;
         return 1;
     }
-    cJSON *j = prov_parse(data, len);
+    /* read-only: chunks are handed out const and copied by who keeps them */
+    const cJSON *j = od_json_parse_in(&s->events, data, len);
     if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
         prov_set_err(&s->error, "unreadable stream event from upstream");
         return -1;
     }
@@ -123,12 +123,10 @@ int prov_openai_stream_event(prov_stream *s, const char *event, const char *data
         char *m = prov_error_generic(500, data, len);
         free(s->error);
         s->error = m;
-        cJSON_Delete(j);
         return -1;
     }
     prov_usage_from_openai(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
     fn(ud, j);
-    cJSON_Delete(j);
     return 0;
 }
 

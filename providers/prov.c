@@ -397,6 +397,7 @@ void prov_stream_release(prov_stream *s)
     free(s->block_tool);
     free(s->finish);
     free(s->error);
+    od_jarena_free(&s->events);
     free(s);
 }
 

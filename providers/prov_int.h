@@ -22,6 +22,7 @@ struct prov_stream {
     char *finish;      /* finish_reason seen, not yet flushed */
     char *error;       /* error reported inside the stream */
     int done;
+    od_jarena events;  /* each event's tree, read-only, until the next one */
 };
 
 prov_stream *prov_stream_alloc(const char *model);

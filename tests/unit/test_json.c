@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -256,6 +257,44 @@ static void t_parse_mutations(void **st)
     free(buf);
 }
 
+/* Arena trees: the same trees as the malloc ones, event after event,
+ * through overflow blocks (a giant event) and the resets after them. */
+static void t_parse_arena(void **st)
+{
+    (void)st;
+    od_jarena a = {0};
+    char big[20000];
+    for (int round = 0; round < 200; round++) {
+        const char *doc;
+        if (round % 50 == 7) {
+            /* an array of 2000 small objects: far past the first block */
+            size_t o = 0;
+            big[o++] = '[';
+            for (int i = 0; i < 1500; i++)
+                o += (size_t)snprintf(big + o, sizeof big - o, "%s{\"i\":%d}", i ? "," : "", i);
+            big[o++] = ']';
+            big[o] = 0;
+            doc = big;
+        } else {
+            doc = "{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w\\u00e9\"},"
+                  "\"finish_reason\":null}],\"usage\":{\"prompt_tokens\":231,\"completion_tokens\":20}}";
+        }
+        const cJSON *j = od_json_parse_in(&a, doc, strlen(doc));
+        cJSON *h = od_json_parse(doc, strlen(doc), NULL);
+        assert_non_null(j);
+        char *pa = printed(j), *pb = printed(h);
+        assert_string_equal(pa, pb);
+        free(pa);
+        free(pb);
+        cJSON_Delete(h);
+    }
+    assert_true(a.cap >= 1500 * 2 * sizeof(cJSON)); /* folded into one block */
+    assert_null(od_json_parse_in(&a, "[1,", 3));   /* a bad event: NULL, nothing leaks */
+    assert_null(od_json_parse_in(&a, "{\"a\":\"x\\q\"}", 11));
+    od_jarena_free(&a);
+    od_jarena_free(&a); /* twice is harmless */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +306,7 @@ int main(void)
         cmocka_unit_test(t_parse_rejects),
         cmocka_unit_test(t_parse_depth),
         cmocka_unit_test(t_parse_mutations),
+        cmocka_unit_test(t_parse_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
