@@ -947,8 +947,14 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
         return NULL;
     }
     l->curl_inited = 1;
-    const char *force_curl = getenv("ODOCK_UPSTREAM_CURL");
+    /* curl honours proxy settings (and no_proxy) for http://: leave such
+     * setups to it rather than quietly going around the proxy */
+    const char *force_curl = getenv("ODOCK_UPSTREAM_CURL"), *env;
     l->h1_off = force_curl && *force_curl && strcmp(force_curl, "0") != 0;
+    const char *proxy_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < OD_ARRAY_LEN(proxy_vars); i++)
+        if ((env = getenv(proxy_vars[i])) && *env)
+            l->h1_off = 1;
 
     if (opts->protocols)
         while (opts->protocols[nproto].name || opts->protocols[nproto].callback)

@@ -1565,6 +1565,33 @@ static void test_two_upstreams(void **state)
     }
 }
 
+/* With http_proxy set, http:// goes to the proxy, as with curl: the native
+ * client steps aside rather than quietly going around the proxy. */
+static void test_proxy_env(void **state)
+{
+    T *x = *state;
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", x->s2.port);
+    od_loop_free(x->l);
+    setenv("http_proxy", proxy, 1);
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    od_loop_opts o = {.user = x};
+    x->l = od_loop_new(&o, NULL);
+    assert_non_null(x->l);
+    echo(&x->s, 0, KEEP);
+    echo(&x->s2, 0, KEEP);
+    R *r = get(x, 0, &x->s, "/via", 3000);
+    WAIT(x, 1, 3000);
+    unsetenv("http_proxy"); /* curl reads it when a transfer starts */
+    assert_int_equal(r->status, 200);
+    assert_int_equal(n_accepts(&x->s), 0);  /* the upstream itself saw nothing */
+    assert_int_equal(n_reqs(&x->s2), 1);    /* the proxy got it, absolute-form */
+    char want[96];
+    snprintf(want, sizeof want, "GET http://127.0.0.1:%d/via ", x->s.port);
+    assert_prefix(req_at(&x->s2, 0)->head, want);
+}
+
 /* ================= main ================= */
 #define TESTS(prefix)                                                             \
     {                                                                             \
@@ -1594,6 +1621,7 @@ static void test_two_upstreams(void **state)
         {prefix "large_bodies", test_large_bodies, setup, teardown, NULL},        \
         {prefix "many_concurrent", test_many_concurrent, setup, teardown, NULL},  \
         {prefix "two_upstreams", test_two_upstreams, setup, teardown, NULL},      \
+        {prefix "proxy_env", test_proxy_env, setup, teardown, NULL},              \
     }
 
 int main(void)
