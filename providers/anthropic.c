@@ -243,9 +243,9 @@ static int messages_target(const od_provider_cfg *p, int stream, const char *ver
     free(base);
     out->url = od_buf_take(&u);
     prov_base_headers(out, stream);
-    if (p->api_key && *p->api_key) prov_http_header(out, "x-api-key: %s", p->api_key);
-    prov_http_header(out, "anthropic-version: %s", version && *version ? version : PROV_ANTHROPIC_VERSION);
-    if (beta && *beta) prov_http_header(out, "anthropic-beta: %s", beta);
+    if (p->api_key && *p->api_key) prov_http_header(out, "x-api-key", p->api_key);
+    prov_http_header(out, "anthropic-version", version && *version ? version : PROV_ANTHROPIC_VERSION);
+    if (beta && *beta) prov_http_header(out, "anthropic-beta", beta);
     prov_config_headers(out, p);
     return 0;
 }

@@ -29,7 +29,7 @@ static char *gemini_url(const od_provider_cfg *p, const char *model, const char 
 static void gemini_headers(const od_provider_cfg *p, prov_http *out, int stream)
 {
     prov_base_headers(out, stream);
-    if (p->api_key && *p->api_key) prov_http_header(out, "x-goog-api-key: %s", p->api_key);
+    if (p->api_key && *p->api_key) prov_http_header(out, "x-goog-api-key", p->api_key);
     prov_config_headers(out, p);
 }
 

@@ -38,8 +38,15 @@ static char *build_url(flavour f, const od_provider_cfg *p, const char *model,
 static void auth_headers(flavour f, const od_provider_cfg *p, prov_http *out)
 {
     if (!p->api_key || !*p->api_key) return;
-    if (f == FLAVOUR_AZURE) prov_http_header(out, "api-key: %s", p->api_key);
-    else prov_http_header(out, "Authorization: Bearer %s", p->api_key);
+    if (f == FLAVOUR_AZURE) {
+        prov_http_header(out, "api-key", p->api_key);
+    } else {
+        char *bearer = od_malloc(strlen(p->api_key) + 8);
+        memcpy(bearer, "Bearer ", 7);
+        strcpy(bearer + 7, p->api_key);
+        prov_http_header(out, "Authorization", bearer);
+        free(bearer);
+    }
 }
 
 static int chat_request(flavour f, const od_provider_cfg *p, const char *model,

@@ -37,27 +37,27 @@ void prov_http_free(prov_http *h)
     memset(h, 0, sizeof *h);
 }
 
-void prov_http_header(prov_http *h, const char *fmt, ...)
+void prov_http_header(prov_http *h, const char *name, const char *value)
 {
     if (h->nheaders >= PROV_MAX_HEADERS) {
         od_warn("provider request: more than %d headers, extra dropped", PROV_MAX_HEADERS);
         return;
     }
-    od_buf b = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    od_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
+    size_t n = strlen(name), v = strlen(value);
+    char *line = od_malloc(n + v + 3);
+    memcpy(line, name, n);
+    memcpy(line + n, ": ", 2);
+    memcpy(line + n + 2, value, v + 1);
     /* a header line must not smuggle another one in */
-    for (size_t i = 0; i < b.len; i++)
-        if (b.p[i] == '\r' || b.p[i] == '\n') b.p[i] = ' ';
-    h->headers[h->nheaders++] = od_buf_take(&b);
+    for (char *c = line; *c; c++)
+        if (*c == '\r' || *c == '\n') *c = ' ';
+    h->headers[h->nheaders++] = line;
 }
 
 void prov_base_headers(prov_http *h, int stream)
 {
-    prov_http_header(h, "Content-Type: application/json");
-    prov_http_header(h, "Accept: %s", stream ? "text/event-stream" : "application/json");
+    prov_http_header(h, "Content-Type", "application/json");
+    prov_http_header(h, "Accept", stream ? "text/event-stream" : "application/json");
 }
 
 void prov_config_headers(prov_http *h, const od_provider_cfg *p)
@@ -74,7 +74,7 @@ void prov_config_headers(prov_http *h, const od_provider_cfg *p)
             h->headers[j] = h->headers[--h->nheaders];
             h->headers[h->nheaders] = NULL;
         }
-        prov_http_header(h, "%s: %s", k, v);
+        prov_http_header(h, k, v);
     }
 }
 

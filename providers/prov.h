@@ -19,7 +19,7 @@ typedef struct prov_http {
     od_buf body;                      /* JSON body */
 } prov_http;
 void prov_http_free(prov_http *h);
-void prov_http_header(prov_http *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void prov_http_header(prov_http *h, const char *name, const char *value); /* "name: value" */
 
 typedef struct prov_usage {
     int64_t prompt_tokens;      /* all input tokens, cached ones included */
