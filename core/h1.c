@@ -89,9 +89,12 @@ struct h1x {
     int keep;                      /* the connection may be reused afterwards */
     int any_byte;                  /* a response byte arrived */
     int retried;
+    int early;                     /* the response began before the request was all sent */
+    int last_full;                 /* the last recv filled the buffer: more may wait */
     int paused, cancelled, done, refs;
     int starting;                  /* inside od_http_start: no callbacks */
     int64_t remain;
+    size_t trailer_bytes;
     long max_bytes, got;
     int64_t deadline_us, connect_due_us, last_us;
     long idle_ms, connect_ms;
@@ -380,6 +383,7 @@ static int x_send(h1x *x, h1_conn *c)
         ssize_t n = send(c->fd, x->req.p + x->sent, x->req.len - x->sent, MSG_NOSIGNAL);
         if (n > 0) {
             x->sent += (size_t)n;
+            x->last_us = od_mono_us();
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -410,14 +414,15 @@ static void x_timer(od_timer *t, void *ud)
         x_finish(x, e, 0);
     } else if ((x->deadline_us && now >= x->deadline_us) ||
                (x->state == S_CONNECT && now >= x->connect_due_us) ||
-               (x->idle_ms > 0 && !x->paused && x->state >= S_HEAD &&
+               (x->idle_ms > 0 && !x->paused && x->state >= S_SEND &&
                 now >= x->last_us + (int64_t)x->idle_ms * 1000)) {
         x_finish(x, "timeout", 1);
     } else if (x->paused && x->in_off < x->in.len && x->state == S_BODY) {
         x_arm(x);                  /* still paused: nothing to hand over */
     } else {
-        if (!x->paused && x->c && x->in_off < x->in.len && x->state == S_BODY)
-            x_read(x, x->c, 0);    /* resume: body bytes held while paused first */
+        if (!x->paused && x->c && x->state == S_BODY &&
+            (x->in_off < x->in.len || x->body == B_NONE || x->c->dead))
+            x_read(x, x->c, x->c->dead); /* resume: held bytes, a pending end, a hang-up seen while paused */
         if (!x->done && !x->cancelled)
             x_arm(x);
     }
@@ -428,13 +433,14 @@ static void x_timer(od_timer *t, void *ud)
 static void x_arm(h1x *x)
 {
     int64_t now = od_mono_us(), due = INT64_MAX;
-    if (x->late_err || (!x->paused && x->in_off < x->in.len && x->state == S_BODY))
+    if (x->late_err || (!x->paused && x->state == S_BODY &&
+                        (x->in_off < x->in.len || x->body == B_NONE || (x->c && x->c->dead))))
         due = now;
     if (x->deadline_us && x->deadline_us < due)
         due = x->deadline_us;
     if (x->state == S_CONNECT && x->connect_due_us < due)
         due = x->connect_due_us;
-    if (x->idle_ms > 0 && x->state >= S_HEAD) {
+    if (x->idle_ms > 0 && x->state >= S_SEND) {
         int64_t i = x->paused ? now + (int64_t)x->idle_ms * 1000 : x->last_us + (int64_t)x->idle_ms * 1000;
         if (i < due) due = i;
     }
@@ -539,8 +545,8 @@ static int parse_head(h1x *x, const char *p, size_t n)
                 cl = c;
             } else if (ieq_prefix(l, len, "transfer-encoding")) {
                 v = hval(l, len, 17, &vl);
-                if (has_token(v, vl, "chunked")) chunked = 1;
-                else return -1;    /* gzip without chunked etc.: not ours to decode */
+                if (vl == 7 && !strncasecmp(v, "chunked", 7)) chunked = 1;
+                else return -1;    /* gzip and friends: not ours to decode */
             } else if (ieq_prefix(l, len, "connection")) {
                 v = hval(l, len, 10, &vl);
                 if (has_token(v, vl, "close")) close_ = 1;
@@ -553,7 +559,8 @@ static int parse_head(h1x *x, const char *p, size_t n)
         l = le + 1;
     }
     x->status = st;
-    x->keep = !close_ && (!http10 || ka);
+    /* both lengths: chunked wins, but the connection is not trusted again */
+    x->keep = !close_ && (!http10 || ka) && !(chunked && cl >= 0);
     if (x->head || st == 204 || st == 304) {
         x->body = B_NONE;
     } else if (chunked) {
@@ -578,7 +585,8 @@ static int chunk_line(h1x *x)
     if (x->chunk == C_TRAILER) {
         if (n == 0)
             return 1;              /* end of the trailers: the response is complete */
-        return 0;
+        x->trailer_bytes += n;
+        return x->trailer_bytes > H1_HEAD_MAX ? -1 : 0;
     }
     int64_t v = 0;
     size_t i = 0;
@@ -605,8 +613,10 @@ static void x_complete(h1x *x, int extra)
     x->c = NULL;
     if (c) {
         c->x = NULL;
-        if (x->keep && !extra)
-            conn_park(c);
+        char b;
+        if (x->keep && !extra && !x->early &&
+            !(x->last_full && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != -1))
+            conn_park(c);              /* (bytes past the response: not reusable) */
         else
             conn_close(c);
     }
@@ -680,7 +690,7 @@ static int x_feed(h1x *x, const char *p, size_t n)
 {
     x->any_byte = 1;
     x->last_us = od_mono_us();
-    if (x->state == S_HEAD) {
+    if (x->state == S_HEAD || x->state == S_SEND) { /* S_SEND: answered early (413...) */
         size_t from = x->in.len > 3 ? x->in.len - 3 : 0;
         if (x->in.len + n > H1_HEAD_MAX) {
             x_finish(x, "response headers too large", 0);
@@ -712,6 +722,12 @@ static int x_feed(h1x *x, const char *p, size_t n)
             if (r == 1)
                 continue;          /* 100 Continue and friends */
             break;
+        }
+        if (x->state == S_SEND) {
+            /* the final answer came before the whole request went out:
+             * stop sending; the connection is not reusable */
+            x->early = 1;
+            od_fd_want(x->c->w, OD_FD_READ);
         }
         x->state = S_BODY;
         if (x->cbs.on_headers) {
@@ -755,10 +771,10 @@ static int x_feed(h1x *x, const char *p, size_t n)
 /* held bytes first, then the socket; hup: the peer hung up, read to the end */
 static void x_read(h1x *x, h1_conn *c, int hup)
 {
-    if (x->state == S_BODY && x->in_off < x->in.len) {
+    if (x->state == S_BODY && (x->in_off < x->in.len || x->body == B_NONE)) {
         if (x->paused)
             return;
-        long u = x_body(x, x->in.p + x->in_off, x->in.len - x->in_off);
+        long u = x_body(x, x->in.p ? x->in.p + x->in_off : "", x->in.len - x->in_off);
         if (u < 0)
             return;
         x->in_off += (size_t)u;
@@ -778,6 +794,7 @@ static void x_read(h1x *x, h1_conn *c, int hup)
             return;
         }
         ssize_t n = recv(c->fd, buf, H1_RECV, 0);
+        x->last_full = n == H1_RECV;
         if (n > 0) {
             if (x_feed(x, buf, (size_t)n) < 0)
                 return;

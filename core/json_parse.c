@@ -183,7 +183,7 @@ static char *string(rd *r)
     const char *q = s;
     while (q < r->end && *q != '"') {
         if ((unsigned char)*q < 0x20) return NULL;
-        q += *q == '\\' ? 2 : 1;
+        q += *q == '\\' && q + 1 < r->end ? 2 : 1;
     }
     if (q >= r->end) return NULL;
     char *out = r_alloc(r, (size_t)(q - s) + 1), *o = out;
