@@ -52,6 +52,29 @@ static int ts_cmp(struct timespec a, struct timespec b)
     return a.tv_nsec < b.tv_nsec ? -1 : a.tv_nsec > b.tv_nsec;
 }
 
+/* EEVDF (Linux 6.12+) lets a thread ask for a shorter slice. Without it a
+ * commit batch, once on the core, ran its whole default slice (~3 ms)
+ * before a woken loop thread got the core back: at one connection 1 request
+ * in 100 took 3 ms instead of 0.3. With 100 us the loop waits at most that.
+ * The share of the core is unchanged (that is the nice value); older kernels
+ * ignore the field or refuse the call, and nothing else changes. */
+static void short_slice(void)
+{
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.policy = 0;              /* SCHED_OTHER */
+    a.nice = WRITER_NICE;
+    a.runtime = 100 * 1000;    /* ns */
+    (void)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+
 static void *writer_main(void *arg)
 {
     pol_writer *w = arg;
@@ -60,6 +83,7 @@ static void *writer_main(void *arg)
      * as the 99th percentile), yet keep a quarter of it to catch up. Linux
      * takes a thread id here; failing changes nothing else. */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
+    short_slice();
     ldg_event *batch = od_malloc(BATCH_MAX * sizeof *batch);
     ldg_spend *spends = NULL;
     int spend_cap = 0;
