@@ -454,6 +454,20 @@ static void x_arm(h1x *x)
 /* ------------------------------------------------------------------ */
 /* the response */
 
+/* after a user callback (held around it): -1 when x ended, was cancelled,
+ * or the callback asked to abort */
+static int x_went_on(h1x *x, int rc)
+{
+    x_release(x);
+    if (x->cancelled || x->done)
+        return -1;
+    if (rc < 0) {
+        x_finish(x, "aborted", 0);
+        return -1;
+    }
+    return 0;
+}
+
 static int x_deliver(h1x *x, const char *p, size_t n)
 {
     if (!n)
@@ -466,13 +480,8 @@ static int x_deliver(h1x *x, const char *p, size_t n)
     if (x->cbs.on_data) {
         x_hold(x);
         int rc = x->cbs.on_data((od_http *)x, p, n, x->ud);
-        x_release(x);
-        if (x->cancelled || x->done)
+        if (x_went_on(x, rc) < 0)
             return -1;
-        if (rc < 0) {
-            x_finish(x, "aborted", 0);
-            return -1;
-        }
     }
     return 0;
 }
@@ -733,13 +742,8 @@ static int x_feed(h1x *x, const char *p, size_t n)
         if (x->cbs.on_headers) {
             x_hold(x);
             int rc = x->cbs.on_headers((od_http *)x, x->status, x->hbuf.p ? x->hbuf.p : "", x->ud);
-            x_release(x);
-            if (x->cancelled || x->done)
+            if (x_went_on(x, rc) < 0)
                 return -1;
-            if (rc < 0) {
-                x_finish(x, "aborted", 0);
-                return -1;
-            }
         }
         /* what followed the headers is body: hand it over like held bytes */
         x->in_off = 0;

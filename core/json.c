@@ -21,7 +21,7 @@ static int needs_escape(unsigned char c)
 /* Length of the prefix of p[0..n) with nothing to escape. Eight bytes at a
  * time (the usual bit trick: a byte below 0x20, or equal to '"' or '\\',
  * sets its high bit in the mask): strings are most of what is printed. */
-static size_t plain_run(const unsigned char *p, size_t n)
+size_t od_json_plain_run(const unsigned char *p, size_t n)
 {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
@@ -44,7 +44,7 @@ void od_json_string(od_buf *b, const char *s)
     size_t n = strlen((const char *)p);
     od_buf_putc(b, '"');
     for (;;) {
-        size_t run = plain_run(p, n);
+        size_t run = od_json_plain_run(p, n);
         if (run) od_buf_put(b, p, run);
         p += run;
         n -= run;

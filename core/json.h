@@ -14,6 +14,11 @@ void od_json_write(od_buf *b, const cJSON *j);
  * `"a":1,"b":2`, or NULL) first. obj NULL writes just extra. */
 void od_json_write_object(od_buf *b, const cJSON *obj, const char *const *skip, const char *extra);
 
+/* How many bytes of p[0..n) need no escaping in a JSON string (none of
+ * control characters, '"', '\\'): the writer copies them, the parser
+ * takes them as they are. */
+size_t od_json_plain_run(const unsigned char *p, size_t n);
+
 /* Appends s as a JSON string (NULL as ""). */
 void od_json_string(od_buf *b, const char *s);
 

@@ -121,23 +121,6 @@ static cJSON *item(rd *r, int type)
     return j;
 }
 
-/* Bytes before the first '"', '\\' or control character, eight at a time
- * (bytes >= 0x80 are UTF-8 and never special). */
-static size_t plain(const unsigned char *p, size_t n)
-{
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
-        if (((w - ones * 0x20) | (q - ones) | (bs - ones)) & ~w & highs)
-            break;
-    }
-    while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') i++;
-    return i;
-}
-
 static int hex4(const char *p, unsigned *out)
 {
     unsigned v = 0;
@@ -170,7 +153,7 @@ static size_t utf8(unsigned cp, char *o)
 static char *string(rd *r)
 {
     const char *s = ++r->p;
-    size_t run = plain((const unsigned char *)s, (size_t)(r->end - s));
+    size_t run = od_json_plain_run((const unsigned char *)s, (size_t)(r->end - s));
     if (s + run < r->end && s[run] == '"') {
         /* no escapes: the common case, one copy */
         char *out = r_alloc(r, run + 1);
@@ -189,7 +172,7 @@ static char *string(rd *r)
     char *out = r_alloc(r, (size_t)(q - s) + 1), *o = out;
     const char *p = s;
     while (p < q) {
-        size_t k = plain((const unsigned char *)p, (size_t)(q - p));
+        size_t k = od_json_plain_run((const unsigned char *)p, (size_t)(q - p));
         memcpy(o, p, k);
         o += k;
         p += k;

@@ -1632,6 +1632,23 @@ static void test_pause_headers_nobody(void **state)
 
 /* R3: the upstream answers early (413) while the request body is still going out */
 typedef struct early { int lfd, port; pthread_t t; } early;
+
+/* a one-connection server thread fn on a listener of its own, and an n-byte
+ * body to POST to it (url filled in) */
+static char *big_upload(T *x, early *e, void *(*fn)(void *), size_t n, char *url, size_t urlsz)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    e->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(bind(e->lfd, (struct sockaddr *)&sa, sl) == 0 && listen(e->lfd, 4) == 0);
+    getsockname(e->lfd, (struct sockaddr *)&sa, &sl);
+    e->port = ntohs(sa.sin_port);
+    pthread_create(&e->t, NULL, fn, e);
+    char *body = own(x, n);
+    memset(body, 'b', n);
+    snprintf(url, urlsz, "http://127.0.0.1:%d/upload", e->port);
+    return body;
+}
 static void *early_main(void *arg)
 {
     early *e = arg;
@@ -1656,19 +1673,10 @@ static void test_early_response(void **state)
 {
     T *x = *state;
     early e = {0};
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    e.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(bind(e.lfd, (struct sockaddr *)&sa, sl) == 0 && listen(e.lfd, 4) == 0);
-    getsockname(e.lfd, (struct sockaddr *)&sa, &sl);
-    e.port = ntohs(sa.sin_port);
-    pthread_create(&e.t, NULL, early_main, &e);
-    size_t n = 16u << 20;
-    char *body = own(x, n);
-    memset(body, 'b', n);
     R *r = rq(x, 0);
     char u[128];
-    snprintf(u, sizeof u, "http://127.0.0.1:%d/upload", e.port);
+    size_t n = 16u << 20;
+    char *body = big_upload(x, &e, early_main, n, u, sizeof u);
     od_http_req q = {.method = "POST", .url = u, .body = body, .body_len = n, .timeout_ms = 3000};
     go(r, &q);
     WAIT(x, 1, 4000);
@@ -1766,19 +1774,10 @@ static void test_idle_while_sending(void **state)
 {
     T *x = *state;
     early e = {0};
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    e.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(bind(e.lfd, (struct sockaddr *)&sa, sl) == 0 && listen(e.lfd, 4) == 0);
-    getsockname(e.lfd, (struct sockaddr *)&sa, &sl);
-    e.port = ntohs(sa.sin_port);
-    pthread_create(&e.t, NULL, deaf_main, &e);
-    size_t n = 32u << 20;
-    char *body = own(x, n);
-    memset(body, 'b', n);
     R *r = rq(x, 0);
     char u[128];
-    snprintf(u, sizeof u, "http://127.0.0.1:%d/upload", e.port);
+    size_t n = 32u << 20;
+    char *body = big_upload(x, &e, deaf_main, n, u, sizeof u);
     od_http_req q = {.method = "POST", .url = u, .body = body, .body_len = n, .idle_timeout_ms = 300};
     go(r, &q);
     int rc = run_until(x, 1, 1500);
