@@ -540,8 +540,11 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
 
     cJSON *raw = od_json_parse(in->body, in->len, NULL);
     if (!raw || !cJSON_IsObject(raw)) {
+        const char *why = !in->len ? "body: empty, expected a JSON object"
+                        : raw      ? "body: expected a JSON object"
+                                   : "body: not valid JSON";
         cJSON_Delete(raw);
-        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, in->len ? "body: expected a JSON object" : "body: empty, expected a JSON object");
+        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", why);
         goto deny;
     }
     const cJSON *mv = cJSON_GetObjectItemCaseSensitive(raw, "model");

@@ -29,7 +29,11 @@ b=$(post /v1/chat/completions "odk_AAAAAAAA_nope" "$CHAT")
 eq "wrong key: 401" "$(status),$(echo "$b" | jget error.type)" 401,authentication_error
 
 b=$(post /v1/chat/completions "$KEY" '{"model": "mock/echo", "messages": [')
-eq "bad JSON: 400" "$(status),$(echo "$b" | jget error.code)" 400,invalid_request
+eq "bad JSON: 400" "$(status),$(echo "$b" | jget error.code),$(echo "$b" | jget error.message)" "400,invalid_request,body: not valid JSON"
+b=$(post /v1/chat/completions "$KEY" '[{"model": "mock/echo"}]')
+eq "a JSON array: 400 naming it" "$(status),$(echo "$b" | jget error.message)" "400,body: expected a JSON object"
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[{"role":"user","content":"a"}]} trailing')
+eq "trailing bytes after the JSON: 400" "$(status),$(echo "$b" | jget error.message)" "400,body: not valid JSON"
 b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":"hi"}')
 eq "wrong type: message names the field" "$(status),$(echo "$b" | jget error.message)" "400,messages: expected an array"
 b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[{"content":"x"}]}')
