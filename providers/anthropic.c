@@ -416,9 +416,9 @@ static int anth_stream_event(prov_stream *s, const char *event, const char *data
                              prov_chunk_fn fn, void *ud, prov_usage *u)
 {
     if (s->done) return 1;
-    cJSON *j = prov_parse(data, len);
+    /* read-only: every value is copied into the chunks made from it */
+    const cJSON *j = od_json_parse_in(&s->events, data, len);
     if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
         prov_set_err(&s->error, "unreadable stream event from upstream");
         return -1;
     }
@@ -502,7 +502,6 @@ static int anth_stream_event(prov_stream *s, const char *event, const char *data
         rc = -1;
     }
     /* ping, content_block_stop and unknown events: nothing to emit */
-    cJSON_Delete(j);
     return rc;
 }
 

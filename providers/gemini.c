@@ -400,15 +400,14 @@ static int gem_stream_event(prov_stream *s, const char *event, const char *data,
                             prov_chunk_fn fn, void *ud, prov_usage *u)
 {
     if (s->done) return 1;
-    cJSON *j = prov_parse(data, len);
+    /* read-only: every value is copied into the chunks made from it */
+    const cJSON *j = od_json_parse_in(&s->events, data, len);
     if (cJSON_IsArray(j) || cJSON_GetObjectItemCaseSensitive(j, "error")) {
         free(s->error);
         s->error = prov_error_generic(500, data, len);
-        cJSON_Delete(j);
         return -1;
     }
     if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
         prov_set_err(&s->error, "unreadable stream event from upstream");
         return -1;
     }
@@ -456,7 +455,6 @@ static int gem_stream_event(prov_stream *s, const char *event, const char *data,
         s->done = 1;
         rc = 1;
     }
-    cJSON_Delete(j);
     return rc;
 }
 
