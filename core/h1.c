@@ -1,7 +1,8 @@
 /* core/h1.c — the loop's own HTTP/1.1 client for plain http:// upstreams
- * given by IP address (self-hosted models, the fake upstream, the relay to
- * worker 0). Connections are kept alive in a pool per address. Everything
- * else (https, host names to resolve, proxies) stays with curl in loop.c.
+ * given by IP address or as localhost (self-hosted models, the fake
+ * upstream, the relay to worker 0). Connections are kept alive in a pool
+ * per address. Everything else (https, host names to resolve, proxies)
+ * stays with curl in loop.c.
  *
  * Why: on a relayed chat call curl was ~100k of ~400k instructions and a
  * good share of the mallocs; this path is a send, a recv and a parse.
@@ -44,6 +45,8 @@ enum { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
 struct h1_pool {
     struct sockaddr_storage sa;    /* the upstream's address: the pool's key */
     socklen_t salen;
+    int localhost;                 /* named "localhost": a pool of its own */
+    int on_v6;                     /* ... that found 127.0.0.1 refusing and moved to ::1 */
     h1_conn *idle;                 /* most recently used first */
     int nidle;
     h1_pool *next;
@@ -112,7 +115,7 @@ static void x_read(h1x *x, h1_conn *c, int hup);
 /* URLs: only http://IP[:port]/path is ours */
 
 static int parse_url(const char *url, struct sockaddr_storage *sa, socklen_t *salen,
-                     char *hostport, size_t hpsz, const char **path)
+                     char *hostport, size_t hpsz, const char **path, int *localhost)
 {
     if (strncasecmp(url, "http://", 7) != 0)
         return -1;
@@ -154,7 +157,14 @@ static int parse_url(const char *url, struct sockaddr_storage *sa, socklen_t *sa
     memset(sa, 0, sizeof *sa);
     struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    /* localhost needs no resolver: 127.0.0.1, then ::1 if that refuses */
+    *localhost = !strcasecmp(host, "localhost");
+    if (*localhost) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)p);
+        s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        *salen = sizeof *s4;
+    } else if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons((uint16_t)p);
         *salen = sizeof *s4;
@@ -176,13 +186,19 @@ static int parse_url(const char *url, struct sockaddr_storage *sa, socklen_t *sa
 /* ------------------------------------------------------------------ */
 /* pools and connections */
 
-static h1_pool *pool_get(od_h1 *o, const struct sockaddr_storage *sa, socklen_t salen)
+static h1_pool *pool_get(od_h1 *o, const struct sockaddr_storage *sa, socklen_t salen, int localhost)
 {
+    const struct sockaddr_in *s4 = (const void *)sa;
     /* parse_url zeroed sa before filling it: whole-struct compares are exact */
-    for (h1_pool *p = o->pools; p; p = p->next)
-        if (p->salen == salen && !memcmp(&p->sa, sa, salen))
+    for (h1_pool *p = o->pools; p; p = p->next) {
+        if (p->localhost != localhost)
+            continue;
+        if (localhost ? ntohs(((const struct sockaddr_in *)&p->sa)->sin_port) == ntohs(s4->sin_port)
+                      : p->salen == salen && !memcmp(&p->sa, sa, salen))
             return p;
+    }
     h1_pool *p = od_calloc(1, sizeof *p);
+    p->localhost = localhost;
     p->sa = *sa;
     p->salen = salen;
     p->next = o->pools;
@@ -357,6 +373,29 @@ static int x_connect(h1x *x, const char **err)
     x->sent = 0;
     x->connect_due_us = od_mono_us() + x->connect_ms * 1000;
     return 0;
+}
+
+/* "localhost" refused on 127.0.0.1: its pool moves to ::1 for good, and x
+ * connects there. 0 when there is nothing left to try. */
+static int x_localhost_v6(h1x *x)
+{
+    h1_pool *p = x->pool;
+    const char *err = NULL;
+    if (!p->localhost || p->on_v6)
+        return 0;
+    uint16_t port = ((struct sockaddr_in *)&p->sa)->sin_port;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&p->sa;
+    memset(&p->sa, 0, sizeof p->sa);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = port;
+    s6->sin6_addr = in6addr_loopback;
+    p->salen = sizeof *s6;
+    p->on_v6 = 1;
+    x_drop_conn(x);
+    if (x_connect(x, &err) < 0)
+        return 0;
+    x_arm(x);
+    return 1;
 }
 
 /* the connection died before the response began: once more on a new one
@@ -848,15 +887,15 @@ static void conn_event(od_fd *w, int ev, void *ud)
     }
     x_hold(x);
     if (x->state == S_CONNECT) {
-        if (ev & OD_FD_CLOSED) {
-            x_finish(x, "connection refused", 0);
-            goto out;
-        }
-        if (!(ev & OD_FD_WRITE))
+        if (!(ev & (OD_FD_WRITE | OD_FD_CLOSED)))
             goto out;
         int soerr = 0;
         socklen_t sl = sizeof soerr;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr || (ev & OD_FD_CLOSED)) {
+            if (!soerr)
+                soerr = ECONNREFUSED; /* a hang-up while connecting */
+            if (soerr == ECONNREFUSED && x_localhost_v6(x))
+                goto out;
             x_finish(x, soerr == ETIMEDOUT ? "timeout" : "connection refused", soerr == ETIMEDOUT);
             goto out;
         }
@@ -945,8 +984,9 @@ od_http *od_h1_start(od_loop *l, const od_http_req *req, const od_http_cbs *cbs,
     socklen_t salen = 0;
     char hostport[128];
     const char *path;
+    int localhost = 0;
     *declined = 0;
-    if (parse_url(req->url, &sa, &salen, hostport, sizeof hostport, &path) < 0) {
+    if (parse_url(req->url, &sa, &salen, hostport, sizeof hostport, &path, &localhost) < 0) {
         *declined = 1;
         return NULL;
     }
@@ -954,7 +994,7 @@ od_http *od_h1_start(od_loop *l, const od_http_req *req, const od_http_cbs *cbs,
     h1x *x = od_calloc(1, sizeof *x);
     x->native = 1;
     x->o = o;
-    x->pool = pool_get(o, &sa, salen);
+    x->pool = pool_get(o, &sa, salen, localhost);
     if (cbs) x->cbs = *cbs;
     x->ud = ud;
     x->max_bytes = req->max_response_bytes > 0 ? req->max_response_bytes : 64L * 1024 * 1024;
@@ -981,7 +1021,7 @@ od_http *od_h1_start(od_loop *l, const od_http_req *req, const od_http_cbs *cbs,
         x->starting = 0;
     } else {
         const char *err = NULL;
-        if (x_connect(x, &err) < 0)
+        if (x_connect(x, &err) < 0 && !(x->pool->localhost && x_localhost_v6(x)))
             x->late_err = err;
     }
     x_arm(x);

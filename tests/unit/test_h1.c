@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/loop.h"
+#include "core/loop_int.h"
 #include "core/od.h"
 
 /* ================= the scripted server ================= */
@@ -1852,6 +1853,52 @@ static void test_ipv6_query(void **state)
     free(e);
 }
 
+/* "localhost" is served without a resolver: 127.0.0.1 first; a server on
+ * ::1 only is reached after 127.0.0.1 refuses, and the Host header keeps the
+ * name. curl gets there through its resolver, so both flavours pass; the
+ * native flavour also checks that it was not handed to curl. */
+static void test_localhost(void **state)
+{
+    T *x = *state;
+    int native = !getenv("ODOCK_UPSTREAM_CURL");
+    echo(&x->s, 0, KEEP);
+    char u[128], want[256];
+    snprintf(u, sizeof u, "http://localhost:%d/v4", x->s.port);
+    R *r = rq(x, 0);
+    od_http_req q = {.method = "GET", .url = u, .timeout_ms = 2000};
+    go(r, &q);
+    if (native) assert_true(od_http_is_native(r->h));
+    WAIT(x, 1, 3000);
+    ok_body(r, 200, "A GET /v4");
+    snprintf(want, sizeof want, "\r\nHost: localhost:%d\r\n", x->s.port);
+    assert_non_null(strcasestr(req_at(&x->s, 0)->head, want));
+
+    v6 *e = od_calloc(1, sizeof *e);
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t sl = sizeof sa;
+    e->lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int v6only = 1;
+    setsockopt(e->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (bind(e->lfd, (struct sockaddr *)&sa, sl) != 0) { close(e->lfd); free(e); skip(); }
+    listen(e->lfd, 4);
+    getsockname(e->lfd, (struct sockaddr *)&sa, &sl);
+    e->port = ntohs(sa.sin6_port);
+    pthread_create(&e->t, NULL, v6_main, e);
+    for (int i = 1; i <= 2; i++) { /* the second goes straight to ::1 */
+        snprintf(u, sizeof u, "http://LocalHost:%d/v6", e->port);
+        r = rq(x, i);
+        od_http_req q6 = {.method = "GET", .url = u, .timeout_ms = 2000};
+        go(r, &q6);
+        if (native) assert_true(od_http_is_native(r->h));
+        WAIT(x, 1, 3000);
+        snprintf(want, sizeof want, "GET /v6 HTTP/1.1|LocalHost:%d", e->port);
+        ok_body(r, 200, want);
+    }
+    pthread_join(e->t, NULL);
+    close(e->lfd);
+    free(e);
+}
+
 /* ================= main ================= */
 #define TESTS(prefix)                                                             \
     {                                                                             \
@@ -1887,6 +1934,7 @@ static void test_ipv6_query(void **state)
         {prefix "pause_connecting", test_pause_connecting, setup, teardown, NULL},  \
         {prefix "idle_while_sending", test_idle_while_sending, setup, teardown, NULL}, \
         {prefix "ipv6_query", test_ipv6_query, setup, teardown, NULL},              \
+        {prefix "localhost", test_localhost, setup, teardown, NULL},                \
     }
 
 /* Where the native client is deliberately better than curl: curl reports
