@@ -1821,18 +1821,33 @@ static void *v6_main(void *arg)
     }
     return NULL;
 }
-static void test_ipv6_query(void **state)
+/* a [::1]-only listener answering two connections (v6_main); NULL (skip)
+ * where the machine has no IPv6 loopback */
+static v6 *v6_listen(void)
 {
-    T *x = *state;
     v6 *e = od_calloc(1, sizeof *e);
     struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
     socklen_t sl = sizeof sa;
+    int v6only = 1;
     e->lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (bind(e->lfd, (struct sockaddr *)&sa, sl) != 0) { close(e->lfd); free(e); skip(); }
+    setsockopt(e->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    if (bind(e->lfd, (struct sockaddr *)&sa, sl) != 0) {
+        close(e->lfd);
+        free(e);
+        return NULL;
+    }
     listen(e->lfd, 4);
     getsockname(e->lfd, (struct sockaddr *)&sa, &sl);
     e->port = ntohs(sa.sin6_port);
     pthread_create(&e->t, NULL, v6_main, e);
+    return e;
+}
+
+static void test_ipv6_query(void **state)
+{
+    T *x = *state;
+    v6 *e = v6_listen();
+    if (!e) skip();
     char u[128], want[256];
     snprintf(u, sizeof u, "http://[::1]:%d/p?a=1&b=%%20", e->port);
     R *r = rq(x, 0);
@@ -1873,17 +1888,8 @@ static void test_localhost(void **state)
     snprintf(want, sizeof want, "\r\nHost: localhost:%d\r\n", x->s.port);
     assert_non_null(strcasestr(req_at(&x->s, 0)->head, want));
 
-    v6 *e = od_calloc(1, sizeof *e);
-    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    socklen_t sl = sizeof sa;
-    e->lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int v6only = 1;
-    setsockopt(e->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-    if (bind(e->lfd, (struct sockaddr *)&sa, sl) != 0) { close(e->lfd); free(e); skip(); }
-    listen(e->lfd, 4);
-    getsockname(e->lfd, (struct sockaddr *)&sa, &sl);
-    e->port = ntohs(sa.sin6_port);
-    pthread_create(&e->t, NULL, v6_main, e);
+    v6 *e = v6_listen();
+    if (!e) skip();
     for (int i = 1; i <= 2; i++) { /* the second goes straight to ::1 */
         snprintf(u, sizeof u, "http://LocalHost:%d/v6", e->port);
         r = rq(x, i);
