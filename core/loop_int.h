@@ -22,7 +22,7 @@ void od_acceptor_free(od_acceptor *a);
 /* the local port a socket is bound to; -1 on error */
 int od_socket_port(int fd);
 
-/* core/h1.c: the loop's own HTTP/1.1 client for http://IP upstreams.
+/* core/h1.c: the loop's own HTTP/1.1 client for http://IP and localhost.
  * Its transfers are od_http handles too; both kinds start with an int that
  * says which one it is (od_http_is_native). */
 typedef struct od_h1 od_h1;
