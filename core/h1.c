@@ -439,6 +439,14 @@ static int x_send(h1x *x, h1_conn *c)
     return 0;
 }
 
+/* body work that waits only for the caller to resume: held bytes, an end
+ * already complete, a hang-up seen while paused */
+static int x_resumable(const h1x *x)
+{
+    return !x->paused && x->state == S_BODY &&
+           (x->in_off < x->in.len || x->body == B_NONE || (x->c && x->c->dead));
+}
+
 static void x_timer(od_timer *t, void *ud)
 {
     h1x *x = ud;
@@ -456,12 +464,9 @@ static void x_timer(od_timer *t, void *ud)
                (x->idle_ms > 0 && !x->paused && x->state >= S_SEND &&
                 now >= x->last_us + (int64_t)x->idle_ms * 1000)) {
         x_finish(x, "timeout", 1);
-    } else if (x->paused && x->in_off < x->in.len && x->state == S_BODY) {
-        x_arm(x);                  /* still paused: nothing to hand over */
     } else {
-        if (!x->paused && x->c && x->state == S_BODY &&
-            (x->in_off < x->in.len || x->body == B_NONE || x->c->dead))
-            x_read(x, x->c, x->c->dead); /* resume: held bytes, a pending end, a hang-up seen while paused */
+        if (x->c && x_resumable(x))
+            x_read(x, x->c, x->c->dead);
         if (!x->done && !x->cancelled)
             x_arm(x);
     }
@@ -472,8 +477,7 @@ static void x_timer(od_timer *t, void *ud)
 static void x_arm(h1x *x)
 {
     int64_t now = od_mono_us(), due = INT64_MAX;
-    if (x->late_err || (!x->paused && x->state == S_BODY &&
-                        (x->in_off < x->in.len || x->body == B_NONE || (x->c && x->c->dead))))
+    if (x->late_err || x_resumable(x))
         due = now;
     if (x->deadline_us && x->deadline_us < due)
         due = x->deadline_us;

@@ -29,7 +29,7 @@ cJSON *od_json_parse(const char *p, size_t n, size_t *end);
 
 /* Read-only trees in an arena: for a stream's events, parsed and dropped
  * one after another, this saves a malloc and a free per node and string.
- * od_json_parse_in resets a (the previous tree is gone) and parses into it;
+ * od_json_parse_in empties a (the previous tree is gone) and parses into it;
  * never cJSON_Delete or modify such a tree. */
 typedef struct od_jarena {
     char *blk;         /* the newest block; older ones linked through the first word */
@@ -37,7 +37,6 @@ typedef struct od_jarena {
     size_t total;      /* of all blocks */
 } od_jarena;
 cJSON *od_json_parse_in(od_jarena *a, const char *p, size_t n);
-void od_jarena_reset(od_jarena *a);
 void od_jarena_free(od_jarena *a);
 
 #endif

@@ -65,7 +65,7 @@ static void arena_drop(od_jarena *a)
     a->cap = a->used = a->total = 0;
 }
 
-void od_jarena_reset(od_jarena *a)
+static void arena_reset(od_jarena *a)
 {
     if (a->blk && a->total > a->cap) {
         size_t want = a->total;
@@ -372,6 +372,6 @@ cJSON *od_json_parse(const char *p, size_t n, size_t *end)
 
 cJSON *od_json_parse_in(od_jarena *a, const char *p, size_t n)
 {
-    od_jarena_reset(a);
+    arena_reset(a);
     return parse(p, n, NULL, a);
 }
