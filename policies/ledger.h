@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#define LDG_SCHEMA_VERSION 1
+#define LDG_SCHEMA_VERSION 2
 #define LDG_KEY_ID_LEN 8
 #define LDG_KEY_SECRET_LEN 32
 

@@ -940,6 +940,56 @@ static void test_rl_shm_rss(void **state)
 
 /* ---- events ---- */
 
+/* ---- schema ---- */
+
+/* A ledger written by schema 1 (status CHECK as an IN list) is rewritten in
+ * place: rows kept, the constraint still enforced, and the event insert no
+ * longer builds an ephemeral table per row. */
+static void test_migrate_v2_status_check(void **state)
+{
+    fx *f = *state;
+    char *err = NULL;
+    sqlite3 *db = f->admin;
+    int on = 0;
+    assert_int_equal(sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, &on), SQLITE_OK);
+    int64_t cookie = db_int(db, "PRAGMA schema_version");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE sqlite_schema SET sql = replace(sql, "
+             "'CHECK(status = ''ok'' OR status = ''denied'' OR status = ''error'')', "
+             "'CHECK(status IN (''ok'',''denied'',''error''))') WHERE name = 'events';"
+             "PRAGMA schema_version = %lld;"
+             "UPDATE meta SET v = 1 WHERE k = 'schema_version';"
+             "INSERT INTO events(ts_ms, request_id, kind, status) VALUES(1, 'req_a', 'llm', 'ok'), "
+             "(2, 'req_b', 'tool', 'denied');",
+             (long long)cookie + 1);
+    if (ldg_exec(db, sql, &err) != 0) fail_msg("%s", err);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 0, NULL);
+    assert_int_equal(db_int(db, "SELECT instr(sql, 'CHECK(status IN (''ok'',''denied'',''error''))') > 0 FROM sqlite_schema WHERE name = 'events'"), 1);
+    ldg_close(db);
+
+    f->admin = db = ldg_open(f->db, 0, &err);
+    if (!db) fail_msg("reopen: %s", err);
+    assert_int_equal(db_int(db, "SELECT v FROM meta WHERE k = 'schema_version'"), LDG_SCHEMA_VERSION);
+    assert_int_equal(db_int(db, "SELECT instr(sql, 'CHECK(status IN (''ok'',''denied'',''error''))') FROM sqlite_schema WHERE name = 'events'"), 0);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM events WHERE request_id IN ('req_a', 'req_b')"), 2);
+    assert_int_equal(db_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+    assert_int_not_equal(ldg_exec(db, "INSERT INTO events(ts_ms, request_id, kind, status) "
+                                      "VALUES(3, 'req_c', 'llm', 'maybe')", &err), 0);
+    assert_non_null(strstr(err, "CHECK constraint failed"));
+    free(err);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN INSERT INTO events(ts_ms, request_id, kind, status) "
+                                            "VALUES(?, ?, ?, ?)", -1, &st, NULL), SQLITE_OK);
+    int ops = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        ops++;
+        assert_string_not_equal((const char *)sqlite3_column_text(st, 1), "OpenEphemeral");
+    }
+    sqlite3_finalize(st);
+    assert_true(ops > 10);
+}
+
 static void test_event_fields(void **state)
 {
     fx *f = *state;
@@ -984,6 +1034,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rl_lock_holder_dies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rl_shm_rss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_status_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
