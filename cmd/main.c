@@ -1,5 +1,6 @@
 /* cmd/main.c — odock's entry point: dispatches to one file per subcommand. */
 #include "cli.h"
+#include "../core/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    od_json_init();
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -22,6 +22,14 @@ size_t od_json_plain_run(const unsigned char *p, size_t n);
 /* Appends s as a JSON string (NULL as ""). */
 void od_json_string(od_buf *b, const char *s);
 
+/* core/json_alloc.c: a per-thread cache of small blocks for JSON trees.
+ * od_json_init makes it cJSON's allocator (once, before any thread uses
+ * cJSON); the parser below allocates from it too. Either function may take
+ * the other's or malloc's blocks. */
+void *od_jmalloc(size_t n);
+void od_jfree(void *p);
+void od_json_init(void);
+
 /* core/json_parse.c: strict RFC 8259 parsing into a cJSON tree (free it
  * with cJSON_Delete). end NULL: p[0..n) must hold one value and whitespace;
  * else *end is set to the offset just past the value. NULL on bad input. */

@@ -90,14 +90,14 @@ void od_jarena_free(od_jarena *a)
 static void *r_alloc(rd *r, size_t n)
 {
     if (r->a) return arena_alloc(r->a, n);
-    void *p = malloc(n);
+    void *p = od_jmalloc(n);
     if (!p) abort();
     return p;
 }
 
 static void r_free(rd *r, void *p)
 {
-    if (!r->a) free(p);
+    if (!r->a) od_jfree(p);
 }
 
 static void r_delete(rd *r, cJSON *j)

@@ -78,6 +78,7 @@ static void short_slice(void)
 static void *writer_main(void *arg)
 {
     pol_writer *w = arg;
+    pthread_setname_np(pthread_self(), "odock-ledger"); /* for top -H, perf, taskset */
     /* Below the loop thread: when both want the same core, a commit must
      * not hold up requests (a 1-2 ms batch ran ahead of the loop and showed
      * as the 99th percentile), yet keep a quarter of it to catch up. Linux

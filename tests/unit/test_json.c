@@ -2,6 +2,7 @@
  * cJSON_PrintUnformatted on the hot paths: same text as cJSON where cJSON is
  * exact, numbers that parse back to the very same double, escapes, and the
  * object writer that drops and prepends members. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -295,6 +296,74 @@ static void t_parse_arena(void **st)
     od_jarena_free(&a); /* twice is harmless */
 }
 
+/* ---- the block cache (json_alloc.c) ---- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define JB_CACHED 0
+#else
+#define JB_CACHED 1
+#endif
+
+/* a freed block comes back for any size of its 16-byte class, and blocks
+ * pass between it and malloc/free either way */
+static void t_jalloc_reuse(void **state)
+{
+    (void)state;
+    char *p = od_jmalloc(40);
+    memset(p, 'x', 40);
+    od_jfree(p);
+    char *q = od_jmalloc(33);
+    if (JB_CACHED) assert_ptr_equal(q, p);
+    memset(q, 'y', 33);
+    free(q); /* a cache block freed by free() */
+
+    char *m = malloc(100);
+    od_jfree(m);                 /* a malloc block, usable >= 96 */
+    char *r = od_jmalloc(90);
+    if (JB_CACHED) assert_ptr_equal(r, m);
+    memset(r, 'z', 90);
+    od_jfree(r);
+
+    char *big = od_jmalloc(5000); /* past the classes: plain malloc */
+    memset(big, 1, 5000);
+    od_jfree(big);
+    od_jfree(NULL);
+}
+
+/* cJSON through the hooks: trees, printing (freed with free, as some
+ * callers do), and a thread that ends with blocks cached */
+static const char JDOC[] = "{\"a\":[1,\"two\",{\"three\":3}],\"b\":\"x\"}";
+
+/* no cmocka asserts off the test's thread: returns a count of mismatches */
+static void *jalloc_thread(void *arg)
+{
+    long *bad = arg;
+    for (int i = 0; i < 100; i++) {
+        cJSON *j = od_json_parse(JDOC, sizeof JDOC - 1, NULL);
+        char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+        if (!s || strcmp(s, JDOC)) (*bad)++;
+        free(s);
+        cJSON_Delete(j);
+    }
+    return NULL;
+}
+
+static void t_jalloc_cjson(void **state)
+{
+    (void)state;
+    od_json_init();
+    pthread_t t;
+    long bad_t = 0, bad_main = 0;
+    assert_int_equal(pthread_create(&t, NULL, jalloc_thread, &bad_t), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    jalloc_thread(&bad_main);
+    assert_int_equal(bad_t, 0);
+    assert_int_equal(bad_main, 0);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "k", "a value long enough to need its own block");
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +376,8 @@ int main(void)
         cmocka_unit_test(t_parse_depth),
         cmocka_unit_test(t_parse_mutations),
         cmocka_unit_test(t_parse_arena),
+        cmocka_unit_test(t_jalloc_reuse),
+        cmocka_unit_test(t_jalloc_cjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
