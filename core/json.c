@@ -30,8 +30,10 @@ size_t od_json_plain_run(const unsigned char *p, size_t n)
         memcpy(&w, p + i, 8);
         uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
         uint64_t m = ((w - ones * 0x20) | (q - ones) | (bs - ones)) & ~w & highs;
-        /* ~w drops bytes >= 0x80 (UTF-8), which never need escaping */
-        if (m) break;
+        /* ~w drops bytes >= 0x80 (UTF-8), which never need escaping. The
+         * lowest flagged byte is exact (a borrow only runs upwards), so it
+         * is the answer: most strings are short and end in the first word */
+        if (m) return i + ((size_t)__builtin_ctzll(m) >> 3);
     }
     while (i < n && !needs_escape(p[i])) i++;
     return i;

@@ -177,7 +177,7 @@ static int is_int(const cJSON *v)
 static const char *want(const cJSON *b, const char *name, int mask, int required, const char *what, char *msg,
                         size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, name);
+    const cJSON *v = od_jget(b, name);
     if (!v || cJSON_IsNull(v) ? !required : (v->type & 0xFF & mask) != 0) return NULL;
     snprintf(msg, n, "%s: expected %s", name, what);
     return msg;
@@ -187,13 +187,13 @@ static const char *want(const cJSON *b, const char *name, int mask, int required
 static const char *want_model_and_list(const cJSON *b, const char *list, int mask, const char *what, char *msg,
                                        size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "model");
+    const cJSON *v = od_jget(b, "model");
     if (!cJSON_IsString(v) || !v->valuestring[0]) {
         snprintf(msg, n, "model: expected a string");
         return msg;
     }
     if (want(b, list, mask, 1, what, msg, n)) return msg;
-    v = cJSON_GetObjectItemCaseSensitive(b, list);
+    v = od_jget(b, list);
     if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) {
         snprintf(msg, n, "%s: expected at least one item", list);
         return msg;
@@ -207,19 +207,19 @@ static const char *want_model_and_list(const cJSON *b, const char *list, int mas
 static const char *validate_chat(const cJSON *b, char *msg, size_t n)
 {
     if (want_model_and_list(b, "messages", cJSON_Array, "an array", msg, n)) return msg;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    const cJSON *v = od_jget(b, "messages");
     int i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
         if (!cJSON_IsObject(m)) {
             snprintf(msg, n, "messages[%d]: expected an object", i);
             return msg;
         }
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *role = od_jget(m, "role");
         if (!cJSON_IsString(role)) {
             snprintf(msg, n, "messages[%d].role: expected a string", i);
             return msg;
         }
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *content = od_jget(m, "content");
         if (content && !cJSON_IsString(content) && !cJSON_IsArray(content) && !cJSON_IsNull(content)) {
             snprintf(msg, n, "messages[%d].content: expected a string or an array", i);
             return msg;
@@ -228,7 +228,7 @@ static const char *validate_chat(const cJSON *b, char *msg, size_t n)
     if (want(b, "stream", J_BOOL, 0, "a boolean", msg, n)) return msg;
     static const char *const ints[] = {"max_tokens", "max_completion_tokens", "n", "seed", NULL};
     for (int k = 0; ints[k]; k++) {
-        v = cJSON_GetObjectItemCaseSensitive(b, ints[k]);
+        v = od_jget(b, ints[k]);
         if (v && !cJSON_IsNull(v) && !is_int(v)) {
             snprintf(msg, n, "%s: expected an integer", ints[k]);
             return msg;
@@ -238,7 +238,7 @@ static const char *validate_chat(const cJSON *b, char *msg, size_t n)
             return msg;
         }
     }
-    v = cJSON_GetObjectItemCaseSensitive(b, "n");
+    v = od_jget(b, "n");
     if (is_int(v) && v->valuedouble > 128) {
         snprintf(msg, n, "n: at most 128");
         return msg;
@@ -262,16 +262,16 @@ static const char *validate_messages(const cJSON *b, char *msg, size_t n)
         want(b, "stream", J_BOOL, 0, "a boolean", msg, n) ||
         want(b, "system", cJSON_String | cJSON_Array, 0, "a string or an array of blocks", msg, n))
         return msg;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "max_tokens");
+    const cJSON *v = od_jget(b, "max_tokens");
     if (v && (!is_int(v) || v->valuedouble < 1)) {
         snprintf(msg, n, "max_tokens: expected a positive integer");
         return msg;
     }
-    v = cJSON_GetObjectItemCaseSensitive(b, "messages");
+    v = od_jget(b, "messages");
     int i = 0;
     for (const cJSON *m = v->child; m; m = m->next, i++) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *role = od_jget(m, "role");
+        const cJSON *content = od_jget(m, "content");
         if (!cJSON_IsObject(m)) {
             snprintf(msg, n, "messages[%d]: expected an object", i);
             return msg;
@@ -346,7 +346,7 @@ static int resolve(gw_call *c)
 
 static const char *jtype(const cJSON *b)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "type");
+    const cJSON *t = od_jget(b, "type");
     return cJSON_IsString(t) ? t->valuestring : "";
 }
 
@@ -366,17 +366,17 @@ static int inspect_blocks(gw_call *c, cJSON *content, int depth)
         const char *type = jtype(b);
         int rc = 0;
         if (!strcmp(type, "text")) {
-            rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, cJSON_GetObjectItemCaseSensitive(b, "text"));
+            rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, od_jget(b, "text"));
         } else if (!strcmp(type, "tool_result") || !strcmp(type, "search_result")) {
-            rc = inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(b, "content"), depth + 1);
+            rc = inspect_blocks(c, od_jget(b, "content"), depth + 1);
         } else if (!strcmp(type, "tool_use") || !strcmp(type, "server_tool_use")) {
-            rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, cJSON_GetObjectItemCaseSensitive(b, "input"));
+            rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, od_jget(b, "input"));
         } else if (!strcmp(type, "document")) {
-            cJSON *src = cJSON_GetObjectItemCaseSensitive(b, "source");
+            cJSON *src = od_jget(b, "source");
             if (!strcmp(jtype(src), "text"))
-                rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, cJSON_GetObjectItemCaseSensitive(src, "data"));
+                rc = pol_inspect(pe, &c->r, OD_WHERE_INPUT, od_jget(src, "data"));
             else if (!strcmp(jtype(src), "content"))
-                rc = inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(src, "content"), depth + 1);
+                rc = inspect_blocks(c, od_jget(src, "content"), depth + 1);
         }
         if (rc < 0)
             return -1;
@@ -386,11 +386,11 @@ static int inspect_blocks(gw_call *c, cJSON *content, int depth)
 
 static int inspect_anthropic(gw_call *c)
 {
-    if (inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(c->abody, "system"), 0) < 0)
+    if (inspect_blocks(c, od_jget(c->abody, "system"), 0) < 0)
         return -1;
     cJSON *m;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(c->abody, "messages")) {
-        if (inspect_blocks(c, cJSON_GetObjectItemCaseSensitive(m, "content"), 0) < 0)
+    cJSON_ArrayForEach(m, od_jget(c->abody, "messages")) {
+        if (inspect_blocks(c, od_jget(m, "content"), 0) < 0)
             return -1;
     }
     return 0;
@@ -456,19 +456,19 @@ static int estimate_and_reserve(gw_call *c)
     gw_server *s = c->s;
     int64_t max_out = 0, n = 1, worst = 0, est_prompt;
     if (c->ep == GW_EP_EMBEDDINGS) {
-        est_prompt = embed_tokens(cJSON_GetObjectItemCaseSensitive(c->body, "input"));
+        est_prompt = embed_tokens(od_jget(c->body, "input"));
     } else if (c->ep == GW_EP_MESSAGES) {
         /* from the client's own body: it is what a passthrough sends, and a
          * translation never carries more */
         est_prompt = prov_anthropic_estimate_prompt_tokens(c->abody);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->abody, "max_tokens");
+        const cJSON *v = od_jget(c->abody, "max_tokens");
         if (is_int(v)) max_out = (int64_t)v->valuedouble;
     } else {
         est_prompt = prov_estimate_prompt_tokens(c->body);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->body, "max_completion_tokens");
-        if (!is_int(v)) v = cJSON_GetObjectItemCaseSensitive(c->body, "max_tokens");
+        const cJSON *v = od_jget(c->body, "max_completion_tokens");
+        if (!is_int(v)) v = od_jget(c->body, "max_tokens");
         if (is_int(v)) max_out = (int64_t)v->valuedouble;
-        v = cJSON_GetObjectItemCaseSensitive(c->body, "n");
+        v = od_jget(c->body, "n");
         if (is_int(v) && v->valuedouble > 1) n = (int64_t)v->valuedouble;
     }
     c->est_prompt = est_prompt;
@@ -547,7 +547,7 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
         od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", why);
         goto deny;
     }
-    const cJSON *mv = cJSON_GetObjectItemCaseSensitive(raw, "model");
+    const cJSON *mv = od_jget(raw, "model");
     if (cJSON_IsString(mv)) {
         od_strlcpy(c->model, mv->valuestring, sizeof c->model);
         od_strlcpy(c->r.target, mv->valuestring, sizeof c->r.target);
@@ -559,7 +559,7 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
             od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", bad);
             goto deny;
         }
-        c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(raw, "stream"));
+        c->stream = cJSON_IsTrue(od_jget(raw, "stream"));
         read_anthropic_headers(c, conn);
     } else {
         c->body = raw;
@@ -570,9 +570,9 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
             goto deny;
         }
         if (c->ep == GW_EP_CHAT) {
-            c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(raw, "stream"));
-            c->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(raw, "stream_options"), "include_usage"));
+            c->stream = cJSON_IsTrue(od_jget(raw, "stream"));
+            c->include_usage = cJSON_IsTrue(od_jget(
+                od_jget(raw, "stream_options"), "include_usage"));
         }
     }
 
@@ -581,14 +581,14 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
     if (pol_authorize(s->pol, &c->r) < 0)
         goto deny;
     if (c->ep == GW_EP_EMBEDDINGS) {
-        cJSON *input = cJSON_GetObjectItemCaseSensitive(c->body, "input");
+        cJSON *input = od_jget(c->body, "input");
         if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, input) < 0)
             goto deny;
     } else if (c->ep == GW_EP_MESSAGES) {
         if (inspect_anthropic(c) < 0 || translate_anthropic(c) < 0)
             goto deny;
     } else {
-        cJSON *messages = cJSON_GetObjectItemCaseSensitive(c->body, "messages");
+        cJSON *messages = od_jget(c->body, "messages");
         if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, messages) < 0)
             goto deny;
     }
@@ -616,7 +616,7 @@ void gw_call_respond_json(gw_call *c, cJSON *resp)
     if (c->ep == GW_EP_CHAT || c->ep == GW_EP_MESSAGES) {
         /* output guardrails: masking edits the response, a block denies it
          * (the upstream call is still charged) */
-        cJSON *choices = cJSON_GetObjectItemCaseSensitive(resp, "choices");
+        cJSON *choices = od_jget(resp, "choices");
         if (choices && pol_inspect(s->pol, &c->r, OD_WHERE_OUTPUT, choices) < 0) {
             cJSON_Delete(resp);
             gw_call_fail(c, c->r.status, c->r.reason, "%s", c->r.message);
@@ -633,7 +633,7 @@ void gw_call_respond_json(gw_call *c, cJSON *resp)
         }
     } else {
         /* answer under the name the client asked for */
-        if (cJSON_GetObjectItemCaseSensitive(out, "model"))
+        if (od_jget(out, "model"))
             cJSON_ReplaceItemInObjectCaseSensitive(out, "model", cJSON_CreateString(c->model));
     }
     od_buf_reset(&c->tmp);
@@ -656,10 +656,10 @@ void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawl
     int before = 0, after = 0;
     for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) before += r->gr.findings[i].count;
     cJSON *b;
-    cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(msg, "content")) {
+    cJSON_ArrayForEach(b, od_jget(msg, "content")) {
         const char *type = jtype(b);
-        cJSON *node = !strcmp(type, "text") ? cJSON_GetObjectItemCaseSensitive(b, "text")
-                      : !strcmp(type, "tool_use") ? cJSON_GetObjectItemCaseSensitive(b, "input") : NULL;
+        cJSON *node = !strcmp(type, "text") ? od_jget(b, "text")
+                      : !strcmp(type, "tool_use") ? od_jget(b, "input") : NULL;
         if (node && pol_inspect(s->pol, r, OD_WHERE_OUTPUT, node) < 0) {
             cJSON_Delete(msg);
             gw_call_fail(c, r->status, r->reason, "%s", r->message);

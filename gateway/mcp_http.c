@@ -504,7 +504,7 @@ static gw_msess *need_session(gw_mcp *g, gw_conn *c, const req_info *ri, int tra
 
 static int is_initialize(const cJSON *j)
 {
-    const cJSON *m = cJSON_GetObjectItem(j, "method");
+    const cJSON *m = od_jget(j, "method");
     return cJSON_IsObject(j) && cJSON_IsString(m) && !strcmp(m->valuestring, "initialize");
 }
 
@@ -513,23 +513,23 @@ static int wants_answer(const cJSON *j, cJSON *ids)
 {
     if (!cJSON_IsObject(j))
         return 1;
-    const cJSON *m = cJSON_GetObjectItem(j, "method"), *id = cJSON_GetObjectItem(j, "id");
+    const cJSON *m = od_jget(j, "method"), *id = od_jget(j, "id");
     if (cJSON_IsString(m)) {
         if (id && ids)
             cJSON_AddItemToArray(ids, cJSON_Duplicate(id, 1));
         return id != NULL;
     }
-    return !(id && (cJSON_GetObjectItem(j, "result") || cJSON_GetObjectItem(j, "error")));
+    return !(id && (od_jget(j, "result") || od_jget(j, "error")));
 }
 
 /* a notifications/cancelled ends the wait of the POST that carried the request */
 static void note_cancels(gw_msess *ms, const cJSON *j)
 {
-    const cJSON *m = cJSON_GetObjectItem(j, "method");
+    const cJSON *m = od_jget(j, "method");
     if (!cJSON_IsString(m) || strcmp(m->valuestring, "notifications/cancelled"))
         return;
     char idt[128];
-    mcp_rpc_id_text(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "params"), "requestId"), idt, sizeof idt);
+    mcp_rpc_id_text(od_jget(od_jget(j, "params"), "requestId"), idt, sizeof idt);
     for (gw_mstream *st = ms->streams; st; st = st->next) {
         if (st->kind != ST_POST || !st->expect || st->batch || strcmp(st->idt, idt))
             continue;

@@ -45,7 +45,7 @@ void gw_models(gw_server *s, gw_conn *c, const char *key, const char *id)
     cJSON *out = NULL;
     if (id) {
         for (cJSON *m = data->child; m; m = m->next) {
-            const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "id");
+            const cJSON *mid = od_jget(m, "id");
             if (cJSON_IsString(mid) && !strcmp(mid->valuestring, id)) {
                 out = cJSON_DetachItemViaPointer(data, m);
                 break;

@@ -47,14 +47,14 @@ static void begin(gw_call *c)
 static void count_chars(gw_call *c, const cJSON *choices)
 {
     for (const cJSON *ch = choices ? choices->child : NULL; ch; ch = ch->next) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "content");
+        const cJSON *d = od_jget(ch, "delta");
+        const cJSON *t = od_jget(d, "content");
         if (cJSON_IsString(t)) c->out_chars += (int64_t)strlen(t->valuestring);
-        const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(d, "tool_calls");
+        const cJSON *tcs = od_jget(d, "tool_calls");
         for (const cJSON *tc = tcs ? tcs->child : NULL; tc; tc = tc->next) {
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
-            const cJSON *a = cJSON_GetObjectItemCaseSensitive(f, "arguments");
-            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(f, "name");
+            const cJSON *f = od_jget(tc, "function");
+            const cJSON *a = od_jget(f, "arguments");
+            const cJSON *nm = od_jget(f, "name");
             if (cJSON_IsString(a)) c->out_chars += (int64_t)strlen(a->valuestring);
             if (cJSON_IsString(nm)) c->out_chars += (int64_t)strlen(nm->valuestring);
         }
@@ -352,9 +352,9 @@ static int delta_has_more(const cJSON *delta)
 /* The text of choice ch of a chunk, and its index. */
 static const cJSON *choice_text(const cJSON *ch, int pos, int *idx)
 {
-    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(ch, "index");
+    const cJSON *iv = od_jget(ch, "index");
     *idx = cJSON_IsNumber(iv) ? (int)iv->valuedouble : pos;
-    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ch, "delta"), "content");
+    return od_jget(od_jget(ch, "delta"), "content");
 }
 
 /* The chunk with its text run through the window: a modified copy, or NULL
@@ -363,18 +363,18 @@ static const cJSON *choice_text(const cJSON *ch, int pos, int *idx)
 static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
 {
     gw_sg *g = c->sg;
-    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    const cJSON *choices = od_jget(chunk, "choices");
+    const cJSON *usage = od_jget(chunk, "usage");
     int touches = 0, keep = usage && !cJSON_IsNull(usage), same = 1, pos = 0, idx;
     *drop = 0;
     for (const cJSON *ch = choices ? choices->child : NULL; ch; ch = ch->next, pos++) {
         const cJSON *t = choice_text(ch, pos, &idx);
-        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+        const cJSON *delta = od_jget(ch, "delta");
         /* the end of the choice, or a tool call after its text: what is held
          * goes first, so the order of text and calls stays the upstream's */
-        int fin = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ch, "finish_reason")) ||
-                  cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) ||
-                  cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(delta, "function_call"));
+        int fin = cJSON_IsString(od_jget(ch, "finish_reason")) ||
+                  cJSON_IsArray(od_jget(delta, "tool_calls")) ||
+                  cJSON_IsObject(od_jget(delta, "function_call"));
         if (!(cJSON_IsString(t) && t->valuestring[0]) && !fin)
             continue;
         touches = 1;
@@ -397,11 +397,11 @@ static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
     }
     if (!touches)
         return NULL;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(chunk, "id");
+    const cJSON *v = od_jget(chunk, "id");
     if (cJSON_IsString(v)) od_strlcpy(g->id, v->valuestring, sizeof g->id);
-    v = cJSON_GetObjectItemCaseSensitive(chunk, "model");
+    v = od_jget(chunk, "model");
     if (cJSON_IsString(v)) od_strlcpy(g->model, v->valuestring, sizeof g->model);
-    v = cJSON_GetObjectItemCaseSensitive(chunk, "created");
+    v = od_jget(chunk, "created");
     if (cJSON_IsNumber(v)) g->created = v->valuedouble;
     for (int i = 0; i < g->nch; i++)
         if (!keep || same) g->ch[i].has_rel = 0;
@@ -412,7 +412,7 @@ static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
     if (same)
         return NULL;
     cJSON *dup = cJSON_Duplicate(chunk, 1);
-    cJSON *dch = cJSON_GetObjectItemCaseSensitive(dup, "choices");
+    cJSON *dch = od_jget(dup, "choices");
     pos = 0;
     for (cJSON *ch = dch ? dch->child : NULL; ch; ch = ch->next, pos++) {
         const cJSON *t = choice_text(ch, pos, &idx);
@@ -422,7 +422,7 @@ static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
         if (!sc)
             continue;
         sc->has_rel = 0;
-        cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+        cJSON *delta = od_jget(ch, "delta");
         if (cJSON_IsString(t))
             cJSON_ReplaceItemInObjectCaseSensitive(delta, "content", cJSON_CreateString(sc->rel.len ? sc->rel.p : ""));
         else if (sc->rel.len && cJSON_IsObject(delta))
@@ -464,8 +464,8 @@ void gw_stream_chunk(void *ud, const cJSON *chunk)
     if (!c->conn || c->finished || c->guard_blocked)
         return;
     c->got_event = 1;
-    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    const cJSON *choices = od_jget(chunk, "choices");
+    const cJSON *usage = od_jget(chunk, "usage");
     int usage_only = cJSON_GetArraySize(choices) == 0 && usage && !cJSON_IsNull(usage);
     count_chars(c, choices);
     if (!gw_conn_streaming(c->conn))
@@ -548,7 +548,7 @@ static int native_flush(gw_call *c, int only_idx)
 
 static const char *jstr(const cJSON *o, const char *k)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    const cJSON *v = od_jget(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
@@ -562,7 +562,7 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
     if (!type)
         type = event ? event : "";
     if (!strcmp(type, "error")) {
-        const char *m = jstr(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
+        const char *m = jstr(od_jget(j, "error"), "message");
         od_strlcpy(c->stream_err, m ? m : "error event from upstream", sizeof c->stream_err);
         if (gw_conn_streaming(c->conn)) {
             /* the client already has the message's start: its own error event
@@ -581,10 +581,10 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
     if (!gw_conn_streaming(c->conn))
         begin(c);
     if (!strcmp(type, "message_start")) {
-        prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "message"), "usage"),
+        prov_anthropic_usage(od_jget(od_jget(j, "message"), "usage"),
                              &c->usage);
     } else if (!strcmp(type, "message_delta")) {
-        prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), &c->usage);
+        prov_anthropic_usage(od_jget(j, "usage"), &c->usage);
         if (native_flush(c, -1))
             goto blocked;
     } else if (!strcmp(type, "message_stop")) {
@@ -592,18 +592,18 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
             goto blocked;
         rc = 1;
     } else if (!strcmp(type, "content_block_stop")) {
-        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "index");
+        const cJSON *iv = od_jget(j, "index");
         if (cJSON_IsNumber(iv) && native_flush(c, (int)iv->valuedouble))
             goto blocked;
     } else if (!strcmp(type, "content_block_delta")) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
+        const cJSON *d = od_jget(j, "delta");
         const char *dt = jstr(d, "type");
         const char *t = od_str_eq(dt, "text_delta") ? jstr(d, "text")
                         : od_str_eq(dt, "input_json_delta") ? jstr(d, "partial_json")
                         : od_str_eq(dt, "thinking_delta") ? jstr(d, "thinking") : NULL;
         if (t)
             c->out_chars += (int64_t)strlen(t);
-        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "index");
+        const cJSON *iv = od_jget(j, "index");
         if (c->sg && od_str_eq(dt, "text_delta") && t && cJSON_IsNumber(iv)) {
             int idx = (int)iv->valuedouble;
             od_buf_reset(&c->sg->out);

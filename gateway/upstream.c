@@ -313,16 +313,16 @@ static void up_done(od_http *h, int status, const char *err, int timed_out, void
 static void native_done(gw_call *c)
 {
     cJSON *msg = od_json_parse(c->up.p, c->up.len, NULL);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "type");
+    const cJSON *t = od_jget(msg, "type");
     if (!cJSON_IsObject(msg) || !cJSON_IsString(t) || strcmp(t->valuestring, "message") ||
-        !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(msg, "content"))) {
+        !cJSON_IsArray(od_jget(msg, "content"))) {
         cJSON_Delete(msg);
         attempt_failed(c, 0, "unreadable upstream answer: not an Anthropic message", 0, 0);
         return;
     }
     prov_usage u;
     memset(&u, 0, sizeof u);
-    prov_anthropic_usage(cJSON_GetObjectItemCaseSensitive(msg, "usage"), &u);
+    prov_anthropic_usage(od_jget(msg, "usage"), &u);
     answer_read(c, &u);
     od_buf raw = c->up; /* ours now: respond may finish the call */
     memset(&c->up, 0, sizeof c->up);

@@ -75,16 +75,16 @@ mcp_msg_kind mcp_rpc_classify(cJSON *item, mcp_msg *m)
         invalid(m, MCP_ERR_INVALID_REQUEST, "Invalid Request: not an object");
         return m->kind;
     }
-    cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+    cJSON *id = od_jget(item, "id");
     if (mcp_rpc_id_valid(id)) m->id = id;
-    cJSON *ver = cJSON_GetObjectItemCaseSensitive(item, "jsonrpc");
+    cJSON *ver = od_jget(item, "jsonrpc");
     if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0) {
         invalid(m, MCP_ERR_INVALID_REQUEST, "Invalid Request: jsonrpc must be \"2.0\"");
         return m->kind;
     }
-    cJSON *method = cJSON_GetObjectItemCaseSensitive(item, "method");
-    cJSON *result = cJSON_GetObjectItemCaseSensitive(item, "result");
-    cJSON *error = cJSON_GetObjectItemCaseSensitive(item, "error");
+    cJSON *method = od_jget(item, "method");
+    cJSON *result = od_jget(item, "result");
+    cJSON *error = od_jget(item, "error");
     if (method) {
         if (!cJSON_IsString(method) || !method->valuestring[0]) {
             invalid(m, MCP_ERR_INVALID_REQUEST, "Invalid Request: method must be a non-empty string");
@@ -94,7 +94,7 @@ mcp_msg_kind mcp_rpc_classify(cJSON *item, mcp_msg *m)
             invalid(m, MCP_ERR_INVALID_REQUEST, "Invalid Request: both method and result/error");
             return m->kind;
         }
-        cJSON *params = cJSON_GetObjectItemCaseSensitive(item, "params");
+        cJSON *params = od_jget(item, "params");
         if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params)) {
             /* MCP params are always objects (by-name) */
             invalid(m, id && m->id ? MCP_ERR_INVALID_PARAMS : MCP_ERR_INVALID_REQUEST,
@@ -117,7 +117,7 @@ mcp_msg_kind mcp_rpc_classify(cJSON *item, mcp_msg *m)
         return m->kind;
     }
     if (error) {
-        cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+        cJSON *code = od_jget(error, "code");
         if (!cJSON_IsObject(error) || !cJSON_IsNumber(code)) {
             invalid(m, MCP_ERR_INVALID_REQUEST, "Invalid Request: malformed error object");
             return m->kind;

@@ -83,7 +83,7 @@ void mux_call_send(mcp_call *c, cJSON *params)
     cJSON_Delete(req);
     if (rc) {
         cJSON *err = mcp_rpc_error_reason(NULL, MCP_ERR_UPSTREAM, "Upstream unavailable", OD_R_UPSTREAM_ERROR);
-        mux_call_finish(c, CALL_CRASH, NULL, cJSON_GetObjectItem(err, "error"));
+        mux_call_finish(c, CALL_CRASH, NULL, od_jget(err, "error"));
         cJSON_Delete(err);
     }
 }
@@ -120,7 +120,7 @@ void mux_call_cancel_upstream(mcp_call *c, const char *reason)
 static void fail_with(mcp_call *c, int why, int code, const char *msg, const char *reason)
 {
     cJSON *e = mcp_rpc_error_reason(NULL, code, msg, reason);
-    mux_call_finish(c, why, NULL, cJSON_GetObjectItem(e, "error"));
+    mux_call_finish(c, why, NULL, od_jget(e, "error"));
     cJSON_Delete(e);
 }
 
@@ -158,18 +158,18 @@ static void fetch_done(mcp_call *c, int why, cJSON *result, cJSON *error)
 {
     fetch *f = c->ctx;
     if (why == CALL_OK && result) {
-        cJSON *arr = cJSON_GetObjectItem(result, f->key);
+        cJSON *arr = od_jget(result, f->key);
         cJSON *it;
         cJSON_ArrayForEach(it, arr)
             if (cJSON_IsObject(it)) cJSON_AddItemToArray(f->items, cJSON_Duplicate(it, 1));
-        cJSON *next = cJSON_GetObjectItem(result, "nextCursor");
+        cJSON *next = od_jget(result, "nextCursor");
         if (cJSON_IsString(next) && next->valuestring[0] && ++f->pages < 1000 &&
             c->up->state == UP_READY && c->gen == c->up->gen) {
             fetch_page(f, next->valuestring);
             return;
         }
     } else if (why != CALL_CANCELLED) {
-        cJSON *msg = error ? cJSON_GetObjectItem(error, "message") : NULL;
+        cJSON *msg = error ? od_jget(error, "message") : NULL;
         od_warn("mcp %s: %s failed: %s", f->up->cfg->name, f->method,
                 cJSON_IsString(msg) ? msg->valuestring : "?");
     }
@@ -281,7 +281,7 @@ static void build_one(mcp_mux *m, int tools, mcp_entry **out, int *nout)
         if (up->state != UP_READY || !arr) continue;
         cJSON *it;
         cJSON_ArrayForEach(it, arr) {
-            cJSON *nm = cJSON_GetObjectItem(it, "name");
+            cJSON *nm = od_jget(it, "name");
             if (!cJSON_IsString(nm)) continue;
             ne[k].server = up->cfg->name;
             ne[k].server_order = i;
@@ -342,7 +342,7 @@ mcp_upstream *mux_uri_owner(mcp_mux *m, const char *uri, const char **orig)
     /* unprefixed: the first ready one offering resources */
     for (int i = 0; i < m->nups; i++) {
         mcp_upstream *up = &m->ups[i];
-        if (!up->cfg->prefix && up->state == UP_READY && cJSON_GetObjectItem(up->caps, "resources")) {
+        if (!up->cfg->prefix && up->state == UP_READY && od_jget(up->caps, "resources")) {
             *orig = uri;
             return up;
         }
@@ -352,7 +352,7 @@ mcp_upstream *mux_uri_owner(mcp_mux *m, const char *uri, const char **orig)
 
 static void wrap_field(mcp_upstream *up, cJSON *o, const char *field)
 {
-    cJSON *u = cJSON_GetObjectItem(o, field);
+    cJSON *u = od_jget(o, field);
     if (!cJSON_IsString(u)) return;
     char *w = mcp_uri_wrap(up->cfg->name, up->cfg->prefix, u->valuestring);
     cJSON_SetValuestring(u, w);
@@ -383,12 +383,12 @@ cJSON *mux_caps_for_client(const mcp_mux *m)
     for (int i = 0; i < m->nups; i++) {
         const mcp_upstream *up = &m->ups[i];
         if (up->state != UP_READY || !up->caps) continue;
-        cJSON *r = cJSON_GetObjectItem(up->caps, "resources");
-        if (cJSON_GetObjectItem(up->caps, "prompts")) prompts = 1;
+        cJSON *r = od_jget(up->caps, "resources");
+        if (od_jget(up->caps, "prompts")) prompts = 1;
         if (r) resources = 1;
-        if (r && cJSON_IsTrue(cJSON_GetObjectItem(r, "subscribe"))) subscribe = 1;
-        if (cJSON_GetObjectItem(up->caps, "logging")) logging = 1;
-        if (cJSON_GetObjectItem(up->caps, "completions")) completions = 1;
+        if (r && cJSON_IsTrue(od_jget(r, "subscribe"))) subscribe = 1;
+        if (od_jget(up->caps, "logging")) logging = 1;
+        if (od_jget(up->caps, "completions")) completions = 1;
     }
     cJSON *c = cJSON_CreateObject();
     /* tools always: an upstream that comes up later announces its tools */
@@ -494,7 +494,7 @@ void mux_answer_srvreq(mcp_mux *m, mcp_session *s, mcp_msg *msg)
 
 static void on_progress(mcp_upstream *up, cJSON *params)
 {
-    cJSON *tok = cJSON_GetObjectItem(params, "progressToken");
+    cJSON *tok = od_jget(params, "progressToken");
     if (!cJSON_IsNumber(tok)) return;
     for (mcp_call *c = up->mux->calls; c; c = c->next) {
         if (c->up != up || !c->s || !c->progress_down || c->progress_up != (int64_t)tok->valuedouble)
@@ -518,7 +518,7 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
     if (!strcmp(meth, "notifications/prompts/list_changed")) { refresh(up, 0); return; }
     if (!strcmp(meth, "notifications/progress")) { on_progress(up, msg->params); return; }
     if (!strcmp(meth, "notifications/cancelled")) {
-        cJSON *rid = cJSON_GetObjectItem(msg->params, "requestId");
+        cJSON *rid = od_jget(msg->params, "requestId");
         for (mcp_srvreq *r = m->srvreqs; r && rid; r = r->next) {
             if (r->up != up || !cJSON_Compare(r->up_id, rid, 1)) continue;
             cJSON *p = cJSON_Duplicate(msg->params, 1);
@@ -538,7 +538,7 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
         if (p && !strcmp(meth, "notifications/resources/updated")) mux_wrap_uris(up, p, 0);
         if (p && !strcmp(meth, "notifications/message")) {
             /* say which server is talking */
-            cJSON *lg = cJSON_GetObjectItem(p, "logger");
+            cJSON *lg = od_jget(p, "logger");
             od_buf b = {0};
             od_buf_printf(&b, "%s%s%s", up->cfg->name, cJSON_IsString(lg) ? "/" : "",
                           cJSON_IsString(lg) ? lg->valuestring : "");
@@ -646,13 +646,13 @@ static void init_done(mcp_call *c, int why, cJSON *result, cJSON *error)
     if (why == CALL_CANCELLED) return;
     if (c->gen != up->gen || up->state != UP_STARTING) return;
     if (why != CALL_OK) {
-        cJSON *msg = error ? cJSON_GetObjectItem(error, "message") : NULL;
+        cJSON *msg = error ? od_jget(error, "message") : NULL;
         char buf[256];
         snprintf(buf, sizeof buf, "initialize failed: %s", cJSON_IsString(msg) ? msg->valuestring : "?");
         up_failed(up, buf);
         return;
     }
-    cJSON *pv = cJSON_GetObjectItem(result, "protocolVersion");
+    cJSON *pv = od_jget(result, "protocolVersion");
     if (!cJSON_IsString(pv) || !mcp_protocol_supported(pv->valuestring)) {
         up_failed(up, "unsupported protocol version");
         return;
@@ -660,9 +660,9 @@ static void init_done(mcp_call *c, int why, cJSON *result, cJSON *error)
     od_strlcpy(up->proto, pv->valuestring, sizeof up->proto);
     cJSON_Delete(up->caps);
     cJSON_Delete(up->info);
-    cJSON *caps = cJSON_GetObjectItem(result, "capabilities");
+    cJSON *caps = od_jget(result, "capabilities");
     up->caps = cJSON_IsObject(caps) ? cJSON_Duplicate(caps, 1) : cJSON_CreateObject();
-    cJSON *info = cJSON_GetObjectItem(result, "serverInfo");
+    cJSON *info = od_jget(result, "serverInfo");
     up->info = info ? cJSON_Duplicate(info, 1) : NULL;
     if (up->t->ops->set_protocol) up->t->ops->set_protocol(up->t, up->proto);
     up->state = UP_READY;
@@ -672,11 +672,11 @@ static void init_done(mcp_call *c, int why, cJSON *result, cJSON *error)
     cJSON_Delete(n);
     od_info("mcp %s: ready (protocol %s)", up->cfg->name, up->proto);
     up->refetch_tools = up->refetch_prompts = 0;
-    if (cJSON_GetObjectItem(up->caps, "tools")) {
+    if (od_jget(up->caps, "tools")) {
         up->fetching |= 1;
         mux_fetch_all(up, "tools/list", "tools", tools_fetched, up->mux);
     }
-    if (cJSON_GetObjectItem(up->caps, "prompts")) {
+    if (od_jget(up->caps, "prompts")) {
         up->fetching |= 2;
         mux_fetch_all(up, "prompts/list", "prompts", prompts_fetched, up->mux);
     }
@@ -783,7 +783,7 @@ void mux_start(mcp_mux *m, const char *proto, const cJSON *client_caps)
     m->client_caps = cJSON_CreateObject();
     static const char *const offer[] = {"sampling", "elicitation", "roots"};
     for (size_t i = 0; i < OD_ARRAY_LEN(offer); i++) {
-        const cJSON *c = client_caps ? cJSON_GetObjectItem(client_caps, offer[i]) : NULL;
+        const cJSON *c = client_caps ? od_jget(client_caps, offer[i]) : NULL;
         if (m->o.shared) {
             cJSON *o = cJSON_AddObjectToObject(m->client_caps, offer[i]);
             if (!strcmp(offer[i], "roots")) cJSON_AddTrueToObject(o, "listChanged");

@@ -16,7 +16,7 @@
 static void send_json(mcp_session *s, cJSON *msg, int kind)
 {
     char idt[128] = "";
-    if (kind == MCP_OUT_RESPONSE) mcp_rpc_id_text(cJSON_GetObjectItem(msg, "id"), idt, sizeof idt);
+    if (kind == MCP_OUT_RESPONSE) mcp_rpc_id_text(od_jget(msg, "id"), idt, sizeof idt);
     od_buf txt = {0};
     od_json_write(&txt, msg);
     s->send(s->ud, txt.p, txt.len, kind, kind == MCP_OUT_RESPONSE ? idt : NULL);
@@ -54,7 +54,7 @@ void session_send_request(mcp_session *s, cJSON *msg) { send_json(s, msg, MCP_OU
 
 int session_has_cap(const mcp_session *s, const char *cap)
 {
-    return s->client_caps && cJSON_GetObjectItem(s->client_caps, cap) != NULL;
+    return s->client_caps && od_jget(s->client_caps, cap) != NULL;
 }
 
 static void reply_error(mcp_session *s, mcp_batch *b, const cJSON *id, int code,
@@ -121,13 +121,13 @@ static void do_initialize(mcp_session *s, mcp_batch *b, mcp_msg *msg)
         reply_error(s, b, msg->id, MCP_ERR_INVALID_REQUEST, "Already initialized", NULL);
         return;
     }
-    cJSON *pv = cJSON_GetObjectItem(msg->params, "protocolVersion");
+    cJSON *pv = od_jget(msg->params, "protocolVersion");
     if (!cJSON_IsString(pv)) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: protocolVersion is required", NULL);
         return;
     }
     od_strlcpy(s->proto, mcp_protocol_negotiate(pv->valuestring), sizeof s->proto);
-    cJSON *caps = cJSON_GetObjectItem(msg->params, "capabilities");
+    cJSON *caps = od_jget(msg->params, "capabilities");
     s->client_caps = cJSON_IsObject(caps) ? cJSON_Duplicate(caps, 1) : cJSON_CreateObject();
     s->init_id = cJSON_Duplicate(msg->id, 1);
     s->init_batch = b;
@@ -215,7 +215,7 @@ static void governed_done(mcp_call *c, int why, cJSON *result, cJSON *error)
         return;
     }
     if (why == CALL_UPSTREAM_ERROR) {
-        cJSON *msg = cJSON_GetObjectItem(error, "message");
+        cJSON *msg = od_jget(error, "message");
         set_failure(r, 502, OD_R_UPSTREAM_ERROR, cJSON_IsString(msg) ? msg->valuestring : "upstream error");
         /* the upstream's own error goes through as it is */
         cJSON *o = mcp_rpc_error_obj(c->down_id, 0, "", NULL);
@@ -287,8 +287,8 @@ static void governed(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *u
     c->req = r;
     c->price = price;
     c->inspect_where = OD_WHERE_TOOL_RESULTS;
-    cJSON *meta = cJSON_GetObjectItem(fwd, "_meta");
-    cJSON *tok = meta ? cJSON_GetObjectItem(meta, "progressToken") : NULL;
+    cJSON *meta = od_jget(fwd, "_meta");
+    cJSON *tok = meta ? od_jget(meta, "progressToken") : NULL;
     if (tok && (cJSON_IsString(tok) || cJSON_IsNumber(tok))) {
         c->progress_down = cJSON_Duplicate(tok, 1);
         c->progress_up = ++m->next_progress;
@@ -358,7 +358,7 @@ static void forward(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *up
 static int get_cursor(mcp_session *s, mcp_batch *b, mcp_msg *msg, const char *kind, int *offset)
 {
     *offset = 0;
-    cJSON *cur = cJSON_GetObjectItem(msg->params, "cursor");
+    cJSON *cur = od_jget(msg->params, "cursor");
     if (!cur || cJSON_IsNull(cur)) return 0;
     if (!cJSON_IsString(cur) || mcp_cursor_decode(kind, cur->valuestring, offset)) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: unknown cursor", NULL);
@@ -482,7 +482,7 @@ static void list_fan(mcp_session *s, mcp_batch *b, mcp_msg *msg, const char *key
     f->outstanding = 1; /* guard */
     for (int i = 0; i < m->nups; i++) {
         mcp_upstream *up = &m->ups[i];
-        if (up->state != UP_READY || !cJSON_GetObjectItem(up->caps, "resources")) continue;
+        if (up->state != UP_READY || !od_jget(up->caps, "resources")) continue;
         f->outstanding++;
         mux_fetch_all(up, method, key, fan_got, f);
     }
@@ -494,8 +494,8 @@ static void list_fan(mcp_session *s, mcp_batch *b, mcp_msg *msg, const char *key
 
 static void do_tools_call(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 {
-    cJSON *name = cJSON_GetObjectItem(msg->params, "name");
-    cJSON *args = cJSON_GetObjectItem(msg->params, "arguments");
+    cJSON *name = od_jget(msg->params, "name");
+    cJSON *args = od_jget(msg->params, "arguments");
     if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args) && !cJSON_IsNull(args))) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS,
                     "Invalid params: name must be a string and arguments an object", NULL);
@@ -506,13 +506,13 @@ static void do_tools_call(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     mcp_upstream *up = &s->mux->ups[e->up];
     cJSON *fwd = cJSON_Duplicate(msg->params, 1);
     cJSON_ReplaceItemInObject(fwd, "name", cJSON_CreateString(e->orig));
-    governed(s, b, msg, up, e->orig, fwd, cJSON_GetObjectItem(fwd, "arguments"), up->cfg->price_micros);
+    governed(s, b, msg, up, e->orig, fwd, od_jget(fwd, "arguments"), up->cfg->price_micros);
 }
 
 static void do_prompts_get(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 {
-    cJSON *name = cJSON_GetObjectItem(msg->params, "name");
-    cJSON *args = cJSON_GetObjectItem(msg->params, "arguments");
+    cJSON *name = od_jget(msg->params, "name");
+    cJSON *args = od_jget(msg->params, "arguments");
     if (!cJSON_IsString(name) || (args && !cJSON_IsObject(args))) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: name must be a string", NULL);
         return;
@@ -522,12 +522,12 @@ static void do_prompts_get(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     mcp_upstream *up = &s->mux->ups[e->up];
     cJSON *fwd = cJSON_Duplicate(msg->params, 1);
     cJSON_ReplaceItemInObject(fwd, "name", cJSON_CreateString(e->orig));
-    governed(s, b, msg, up, e->orig, fwd, cJSON_GetObjectItem(fwd, "arguments"), 0);
+    governed(s, b, msg, up, e->orig, fwd, od_jget(fwd, "arguments"), 0);
 }
 
 static mcp_upstream *uri_param(mcp_session *s, mcp_batch *b, mcp_msg *msg, cJSON **fwd)
 {
-    cJSON *uri = cJSON_GetObjectItem(msg->params, "uri");
+    cJSON *uri = od_jget(msg->params, "uri");
     if (!cJSON_IsString(uri)) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: uri must be a string", NULL);
         return NULL;
@@ -549,30 +549,30 @@ static void do_resources_read(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     mcp_upstream *up = uri_param(s, b, msg, &fwd);
     if (!up) return;
     char name[200];
-    od_strlcpy(name, cJSON_GetObjectItem(fwd, "uri")->valuestring, sizeof name);
+    od_strlcpy(name, od_jget(fwd, "uri")->valuestring, sizeof name);
     governed(s, b, msg, up, name, fwd, NULL, 0);
 }
 
 static void do_completion(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 {
-    cJSON *ref = cJSON_GetObjectItem(msg->params, "ref");
-    cJSON *type = cJSON_GetObjectItem(ref, "type");
+    cJSON *ref = od_jget(msg->params, "ref");
+    cJSON *type = od_jget(ref, "type");
     if (!cJSON_IsString(type)) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: ref.type is required", NULL);
         return;
     }
     cJSON *fwd = cJSON_Duplicate(msg->params, 1);
-    cJSON *fref = cJSON_GetObjectItem(fwd, "ref");
+    cJSON *fref = od_jget(fwd, "ref");
     mcp_upstream *up = NULL;
     if (!strcmp(type->valuestring, "ref/prompt")) {
-        cJSON *nm = cJSON_GetObjectItem(ref, "name");
+        cJSON *nm = od_jget(ref, "name");
         const mcp_entry *e = cJSON_IsString(nm) ? mux_find(s->mux->prompts, s->mux->nprompts, nm->valuestring) : NULL;
         if (e) {
             up = &s->mux->ups[e->up];
             cJSON_ReplaceItemInObject(fref, "name", cJSON_CreateString(e->orig));
         }
     } else if (!strcmp(type->valuestring, "ref/resource")) {
-        cJSON *u = cJSON_GetObjectItem(ref, "uri");
+        cJSON *u = od_jget(ref, "uri");
         const char *orig = NULL;
         up = cJSON_IsString(u) ? mux_uri_owner(s->mux, u->valuestring, &orig) : NULL;
         if (up) cJSON_ReplaceItemInObject(fref, "uri", cJSON_CreateString(orig));
@@ -587,7 +587,7 @@ static void do_completion(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 
 static void do_set_level(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 {
-    cJSON *lvl = cJSON_GetObjectItem(msg->params, "level");
+    cJSON *lvl = od_jget(msg->params, "level");
     if (!cJSON_IsString(lvl)) {
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: level is required", NULL);
         return;
@@ -595,7 +595,7 @@ static void do_set_level(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     mcp_mux *m = s->mux;
     for (int i = 0; i < m->nups; i++) {
         mcp_upstream *up = &m->ups[i];
-        if (up->state != UP_READY || !cJSON_GetObjectItem(up->caps, "logging")) continue;
+        if (up->state != UP_READY || !od_jget(up->caps, "logging")) continue;
         mcp_call *c = mux_call_new(m, up, "logging/setLevel", NULL);
         mux_call_send(c, cJSON_Duplicate(msg->params, 1));
     }
@@ -634,11 +634,11 @@ static void handle_notification(mcp_session *s, mcp_msg *msg)
 {
     mcp_mux *m = s->mux;
     if (!strcmp(msg->method, "notifications/cancelled")) {
-        cJSON *rid = cJSON_GetObjectItem(msg->params, "requestId");
+        cJSON *rid = od_jget(msg->params, "requestId");
         if (!rid) return;
         for (mcp_call *c = m->calls; c; c = c->next) {
             if (c->s != s || !c->down_id || !cJSON_Compare(c->down_id, rid, 1)) continue;
-            cJSON *reason = cJSON_GetObjectItem(msg->params, "reason");
+            cJSON *reason = od_jget(msg->params, "reason");
             mux_call_cancel_upstream(c, cJSON_IsString(reason) ? reason->valuestring : NULL);
             mux_call_finish(c, CALL_CANCELLED, NULL, NULL);
             return;
@@ -692,11 +692,11 @@ static void handle_json(mcp_session *s, cJSON *j)
     mcp_batch *b = batch_new();
     cJSON *it;
     cJSON_ArrayForEach(it, j) {
-        cJSON *method = cJSON_GetObjectItem(it, "method");
+        cJSON *method = od_jget(it, "method");
         if (cJSON_IsString(method) && !strcmp(method->valuestring, "initialize")) {
             s->pending++;
             b->outstanding++;
-            reply_error(s, b, cJSON_GetObjectItem(it, "id"), MCP_ERR_INVALID_REQUEST,
+            reply_error(s, b, od_jget(it, "id"), MCP_ERR_INVALID_REQUEST,
                         "Invalid Request: initialize cannot be batched", NULL);
             continue;
         }

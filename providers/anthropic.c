@@ -66,7 +66,7 @@ static int content_blocks(const cJSON *content, cJSON *arr, char **err)
 static int convert_one(const cJSON *m, cJSON *msgs, od_buf *sys, char **err)
 {
     const char *role = prov_jstr(m, "role");
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    const cJSON *content = od_jget(m, "content");
     if (od_str_eq(role, "system") || od_str_eq(role, "developer")) {
         od_buf t = {0};
         prov_content_text(content, &t);
@@ -84,8 +84,8 @@ static int convert_one(const cJSON *m, cJSON *msgs, od_buf *sys, char **err)
     } else if (od_str_eq(role, "assistant")) {
         if (content_blocks(content, blocks, err) != 0) goto fail;
         const cJSON *tc;
-        cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) {
-            const cJSON *fnc = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        cJSON_ArrayForEach(tc, od_jget(m, "tool_calls")) {
+            const cJSON *fnc = od_jget(tc, "function");
             const char *id = prov_jstr(tc, "id"), *name = prov_jstr(fnc, "name");
             cJSON *b = cJSON_CreateObject();
             cJSON_AddStringToObject(b, "type", "tool_use");
@@ -136,12 +136,12 @@ static int convert_messages(const cJSON *messages, cJSON *body, char **err)
 
 static int convert_tools(const cJSON *req, cJSON *body, char **err)
 {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+    const cJSON *tools = od_jget(req, "tools");
     if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
         cJSON *out = cJSON_AddArrayToObject(body, "tools");
         const cJSON *t;
         cJSON_ArrayForEach(t, tools) {
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+            const cJSON *f = od_jget(t, "function");
             const char *name = prov_jstr(f, "name");
             if (!name) {
                 prov_set_err(err, "tools: each tool needs function.name");
@@ -150,7 +150,7 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
             cJSON *a = cJSON_CreateObject();
             cJSON_AddStringToObject(a, "name", name);
             prov_copy_member(a, f, "description", NULL);
-            const cJSON *params = cJSON_GetObjectItemCaseSensitive(f, "parameters");
+            const cJSON *params = od_jget(f, "parameters");
             if (cJSON_IsObject(params)) {
                 cJSON_AddItemToObject(a, "input_schema", cJSON_Duplicate(params, 1));
             } else {
@@ -161,8 +161,8 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
             cJSON_AddItemToArray(out, a);
         }
     }
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
-    const cJSON *ptc = cJSON_GetObjectItemCaseSensitive(req, "parallel_tool_calls");
+    const cJSON *tc = od_jget(req, "tool_choice");
+    const cJSON *ptc = od_jget(req, "parallel_tool_calls");
     cJSON *choice = NULL;
     if (cJSON_IsString(tc)) {
         const char *s = tc->valuestring;
@@ -171,7 +171,7 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
                                                 : od_str_eq(s, "none")   ? "none"
                                                                          : "auto");
     } else if (cJSON_IsObject(tc)) {
-        const char *name = prov_jstr(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+        const char *name = prov_jstr(od_jget(tc, "function"), "name");
         if (!name) {
             prov_set_err(err, "tool_choice: function.name is required");
             return -1;
@@ -179,7 +179,7 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
         choice = cJSON_CreateObject();
         cJSON_AddStringToObject(choice, "type", "tool");
         cJSON_AddStringToObject(choice, "name", name);
-    } else if (cJSON_IsFalse(ptc) && cJSON_GetObjectItemCaseSensitive(body, "tools")) {
+    } else if (cJSON_IsFalse(ptc) && od_jget(body, "tools")) {
         choice = cJSON_CreateObject();
         cJSON_AddStringToObject(choice, "type", "auto");
     }
@@ -197,7 +197,7 @@ static cJSON *anthropic_body(const char *model, const cJSON *req, int stream, ch
         prov_set_err(err, "request body must be a JSON object");
         return NULL;
     }
-    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *messages = od_jget(req, "messages");
     if (!cJSON_IsArray(messages)) {
         prov_set_err(err, "messages must be an array");
         return NULL;
@@ -210,14 +210,14 @@ static cJSON *anthropic_body(const char *model, const cJSON *req, int stream, ch
     if (convert_messages(messages, body, err) != 0) goto fail;
     if (convert_tools(req, body, err) != 0) goto fail;
 
-    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
+    const cJSON *stop = od_jget(req, "stop");
     if (cJSON_IsString(stop)) {
         cJSON *a = cJSON_AddArrayToObject(body, "stop_sequences");
         cJSON_AddItemToArray(a, cJSON_CreateString(stop->valuestring));
     } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0) {
         cJSON_AddItemToObject(body, "stop_sequences", cJSON_Duplicate(stop, 1));
     }
-    const cJSON *temp = cJSON_GetObjectItemCaseSensitive(req, "temperature");
+    const cJSON *temp = od_jget(req, "temperature");
     if (cJSON_IsNumber(temp)) /* OpenAI allows 0..2, Anthropic 0..1 */
         cJSON_AddNumberToObject(body, "temperature", temp->valuedouble > 1 ? 1 : temp->valuedouble);
     prov_copy_member(body, req, "top_p", NULL);
@@ -321,7 +321,7 @@ static void read_usage(const cJSON *us, prov_usage *u)
     }
     if (prov_jhas_num(us, "output_tokens")) u->completion_tokens = prov_jint(us, "output_tokens");
     /* 1-hour cache writes cost 2x input, 5-minute ones 1.25x */
-    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(us, "cache_creation");
+    const cJSON *cc = od_jget(us, "cache_creation");
     if (prov_jhas_num(cc, "ephemeral_1h_input_tokens"))
         u->cache_write_1h_tokens = prov_jint(cc, "ephemeral_1h_input_tokens");
     u->seen = 1;
@@ -340,7 +340,7 @@ static cJSON *tool_call_json(const cJSON *block)
     cJSON_AddStringToObject(tc, "type", "function");
     cJSON *f = cJSON_AddObjectToObject(tc, "function");
     cJSON_AddStringToObject(f, "name", name ? name : "");
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(block, "input");
+    const cJSON *input = od_jget(block, "input");
     char *args = input ? cJSON_PrintUnformatted(input) : NULL;
     cJSON_AddStringToObject(f, "arguments", args ? args : "{}");
     cJSON_free(args);
@@ -351,7 +351,7 @@ static cJSON *anth_chat_response(const char *model, const char *body, size_t len
                                  prov_usage *u, char **err)
 {
     cJSON *j = prov_parse(body, len);
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
+    const cJSON *content = od_jget(j, "content");
     if (!cJSON_IsObject(j) || !cJSON_IsArray(content)) {
         cJSON_Delete(j);
         prov_set_err(err, "upstream answer is not an Anthropic message");
@@ -366,7 +366,7 @@ static cJSON *anth_chat_response(const char *model, const char *body, size_t len
         else if (od_str_eq(type, "tool_use")) cJSON_AddItemToArray(calls, tool_call_json(b));
         /* thinking / redacted_thinking blocks are not part of the OpenAI shape */
     }
-    read_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
+    read_usage(od_jget(j, "usage"), u);
 
     const char *id = prov_jstr(j, "id");
     const char *m = prov_jstr(j, "model");
@@ -427,17 +427,17 @@ static int anth_stream_event(prov_stream *s, const char *event, const char *data
     int rc = 0;
     cJSON *delta;
     if (!strcmp(type, "message_start")) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+        const cJSON *m = od_jget(j, "message");
         free(s->id);
         s->id = od_strdup(prov_jstr(m, "id") ? prov_jstr(m, "id") : "msg");
-        read_usage(cJSON_GetObjectItemCaseSensitive(m, "usage"), u);
+        read_usage(od_jget(m, "usage"), u);
         cJSON *c = chunk(s, &delta);
         cJSON_AddStringToObject(delta, "role", "assistant");
         cJSON_AddStringToObject(delta, "content", "");
         s->started = 1;
         emit(s, c, fn, ud);
     } else if (!strcmp(type, "content_block_start")) {
-        const cJSON *cb = cJSON_GetObjectItemCaseSensitive(j, "content_block");
+        const cJSON *cb = od_jget(j, "content_block");
         int idx = (int)prov_jint(j, "index");
         if (od_str_eq(prov_jstr(cb, "type"), "tool_use")) {
             int tool = s->ntools++;
@@ -462,7 +462,7 @@ static int anth_stream_event(prov_stream *s, const char *event, const char *data
             }
         }
     } else if (!strcmp(type, "content_block_delta")) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "delta");
+        const cJSON *d = od_jget(j, "delta");
         const char *dt = prov_jstr(d, "type");
         if (od_str_eq(dt, "text_delta")) {
             cJSON *c = chunk(s, &delta);
@@ -482,12 +482,12 @@ static int anth_stream_event(prov_stream *s, const char *event, const char *data
         }
         /* thinking_delta, signature_delta, citations_delta: no OpenAI counterpart */
     } else if (!strcmp(type, "message_delta")) {
-        read_usage(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
-        const char *fr = finish_reason(prov_jstr(cJSON_GetObjectItemCaseSensitive(j, "delta"),
+        read_usage(od_jget(j, "usage"), u);
+        const char *fr = finish_reason(prov_jstr(od_jget(j, "delta"),
                                                  "stop_reason"));
         if (fr) {
             cJSON *c = chunk(s, &delta);
-            cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c, "choices"), 0);
+            cJSON *ch = cJSON_GetArrayItem(od_jget(c, "choices"), 0);
             cJSON_ReplaceItemInObjectCaseSensitive(ch, "finish_reason", cJSON_CreateString(fr));
             emit(s, c, fn, ud);
         }

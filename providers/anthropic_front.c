@@ -26,7 +26,7 @@ static void blocks_text(const cJSON *content, const char *sep, od_buf *out)
 
 static cJSON *image_part(const cJSON *block, char **err)
 {
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(block, "source");
+    const cJSON *src = od_jget(block, "source");
     const char *type = prov_jstr(src, "type");
     od_buf url = {0};
     if (od_str_eq(type, "base64") && prov_jstr(src, "data")) {
@@ -66,7 +66,7 @@ static int user_turn(const cJSON *content, cJSON *msgs, char **err)
         const char *type = prov_jstr(b, "type");
         if (od_str_eq(type, "tool_result")) {
             od_buf t = {0};
-            blocks_text(cJSON_GetObjectItemCaseSensitive(b, "content"), "\n", &t);
+            blocks_text(od_jget(b, "content"), "\n", &t);
             cJSON *m = cJSON_CreateObject();
             cJSON_AddStringToObject(m, "role", "tool");
             const char *id = prov_jstr(b, "tool_use_id");
@@ -128,7 +128,7 @@ static int assistant_turn(const cJSON *content, cJSON *msgs, char **err)
                 cJSON_AddStringToObject(tc, "type", "function");
                 cJSON *f = cJSON_AddObjectToObject(tc, "function");
                 cJSON_AddStringToObject(f, "name", name ? name : "");
-                const cJSON *input = cJSON_GetObjectItemCaseSensitive(b, "input");
+                const cJSON *input = od_jget(b, "input");
                 char *args = input ? cJSON_PrintUnformatted(input) : NULL;
                 cJSON_AddStringToObject(f, "arguments", args ? args : "{}");
                 cJSON_free(args);
@@ -157,7 +157,7 @@ static int assistant_turn(const cJSON *content, cJSON *msgs, char **err)
 
 static int front_tools(const cJSON *areq, cJSON *out, char **err)
 {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(areq, "tools");
+    const cJSON *tools = od_jget(areq, "tools");
     if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
         cJSON *arr = cJSON_AddArrayToObject(out, "tools");
         const cJSON *t;
@@ -178,7 +178,7 @@ static int front_tools(const cJSON *areq, cJSON *out, char **err)
             cJSON_AddItemToArray(arr, o);
         }
     }
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(areq, "tool_choice");
+    const cJSON *tc = od_jget(areq, "tool_choice");
     const char *type = prov_jstr(tc, "type");
     if (od_str_eq(type, "auto")) cJSON_AddStringToObject(out, "tool_choice", "auto");
     else if (od_str_eq(type, "any")) cJSON_AddStringToObject(out, "tool_choice", "required");
@@ -188,14 +188,14 @@ static int front_tools(const cJSON *areq, cJSON *out, char **err)
         cJSON_AddStringToObject(c, "type", "function");
         cJSON_AddStringToObject(cJSON_AddObjectToObject(c, "function"), "name", prov_jstr(tc, "name"));
     }
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(tc, "disable_parallel_tool_use")))
+    if (cJSON_IsTrue(od_jget(tc, "disable_parallel_tool_use")))
         cJSON_AddFalseToObject(out, "parallel_tool_calls");
     return 0;
 }
 
 cJSON *prov_anthropic_to_openai_request(const cJSON *areq, char **err)
 {
-    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(areq, "messages");
+    const cJSON *messages = od_jget(areq, "messages");
     if (!cJSON_IsObject(areq) || !cJSON_IsArray(messages)) {
         prov_set_err(err, "messages: expected an array");
         return NULL;
@@ -203,7 +203,7 @@ cJSON *prov_anthropic_to_openai_request(const cJSON *areq, char **err)
     cJSON *out = cJSON_CreateObject();
     prov_copy_member(out, areq, "model", NULL);
     cJSON *msgs = cJSON_AddArrayToObject(out, "messages");
-    const cJSON *sys = cJSON_GetObjectItemCaseSensitive(areq, "system");
+    const cJSON *sys = od_jget(areq, "system");
     if (sys) {
         od_buf t = {0};
         blocks_text(sys, "\n", &t);
@@ -218,7 +218,7 @@ cJSON *prov_anthropic_to_openai_request(const cJSON *areq, char **err)
     const cJSON *m;
     cJSON_ArrayForEach(m, messages) {
         const char *role = prov_jstr(m, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *content = od_jget(m, "content");
         int rc;
         if (od_str_eq(role, "user")) rc = user_turn(content, msgs, err);
         else if (od_str_eq(role, "assistant")) rc = assistant_turn(content, msgs, err);
@@ -233,9 +233,9 @@ cJSON *prov_anthropic_to_openai_request(const cJSON *areq, char **err)
     prov_copy_member(out, areq, "stop_sequences", "stop");
     prov_copy_member(out, areq, "temperature", NULL);
     prov_copy_member(out, areq, "top_p", NULL);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(areq, "stream")))
+    if (cJSON_IsTrue(od_jget(areq, "stream")))
         cJSON_AddTrueToObject(out, "stream");
-    const char *user = prov_jstr(cJSON_GetObjectItemCaseSensitive(areq, "metadata"), "user_id");
+    const char *user = prov_jstr(od_jget(areq, "metadata"), "user_id");
     if (user) cJSON_AddStringToObject(out, "user", user);
     return out;
 fail:
@@ -282,8 +282,8 @@ static cJSON *anth_usage(int64_t prompt, int64_t cached, int64_t completion)
 cJSON *prov_openai_to_anthropic_response(const cJSON *oresp)
 {
     if (!cJSON_IsObject(oresp)) return NULL;
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(oresp, "choices"), 0);
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch, "message");
+    const cJSON *ch = cJSON_GetArrayItem(od_jget(oresp, "choices"), 0);
+    const cJSON *msg = od_jget(ch, "message");
     cJSON *r = cJSON_CreateObject();
     char *id = message_id(prov_jstr(oresp, "id"));
     cJSON_AddStringToObject(r, "id", id);
@@ -294,8 +294,8 @@ cJSON *prov_openai_to_anthropic_response(const cJSON *oresp)
     cJSON_AddStringToObject(r, "model", model ? model : "");
     cJSON *content = cJSON_AddArrayToObject(r, "content");
     od_buf text = {0};
-    prov_content_text(cJSON_GetObjectItemCaseSensitive(msg, "content"), &text);
-    if (!text.len) prov_content_text(cJSON_GetObjectItemCaseSensitive(msg, "refusal"), &text);
+    prov_content_text(od_jget(msg, "content"), &text);
+    if (!text.len) prov_content_text(od_jget(msg, "refusal"), &text);
     if (text.len) {
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "type", "text");
@@ -304,8 +304,8 @@ cJSON *prov_openai_to_anthropic_response(const cJSON *oresp)
     }
     od_buf_free(&text);
     const cJSON *tc;
-    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls")) {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
+    cJSON_ArrayForEach(tc, od_jget(msg, "tool_calls")) {
+        const cJSON *f = od_jget(tc, "function");
         const char *tid = prov_jstr(tc, "id"), *name = prov_jstr(f, "name");
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "type", "tool_use");
@@ -317,7 +317,7 @@ cJSON *prov_openai_to_anthropic_response(const cJSON *oresp)
     cJSON_AddStringToObject(r, "stop_reason", stop_reason(prov_jstr(ch, "finish_reason")));
     cJSON_AddNullToObject(r, "stop_sequence");
     prov_usage u = {0};
-    prov_usage_from_openai(cJSON_GetObjectItemCaseSensitive(oresp, "usage"), &u);
+    prov_usage_from_openai(od_jget(oresp, "usage"), &u);
     cJSON_AddItemToObject(r, "usage", anth_usage(u.prompt_tokens, u.cached_tokens,
                                                  u.completion_tokens));
     return r;
@@ -432,7 +432,7 @@ static void text_delta(prov_astream *s, const char *text, od_buf *out)
 static void tool_delta(prov_astream *s, const cJSON *tc, od_buf *out)
 {
     int idx = (int)prov_jint(tc, "index");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
+    const cJSON *f = od_jget(tc, "function");
     const char *id = prov_jstr(tc, "id"), *name = prov_jstr(f, "name");
     /* a new call: OpenAI streams calls one after the other, the first delta
      * of each with its id and name (some servers repeat them later) */
@@ -459,14 +459,14 @@ void prov_astream_chunk(prov_astream *s, const cJSON *chunk, od_buf *out)
 {
     if (s->finished || !cJSON_IsObject(chunk)) return;
     start(s, prov_jstr(chunk, "id"), out);
-    prov_usage_from_openai(cJSON_GetObjectItemCaseSensitive(chunk, "usage"), &s->usage);
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(chunk, "choices"), 0);
-    const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+    prov_usage_from_openai(od_jget(chunk, "usage"), &s->usage);
+    const cJSON *ch = cJSON_GetArrayItem(od_jget(chunk, "choices"), 0);
+    const cJSON *delta = od_jget(ch, "delta");
     const char *text = prov_jstr(delta, "content");
     if (!text || !*text) text = prov_jstr(delta, "refusal");
     if (text && *text) text_delta(s, text, out);
     const cJSON *tc;
-    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(delta, "tool_calls"))
+    cJSON_ArrayForEach(tc, od_jget(delta, "tool_calls"))
         tool_delta(s, tc, out);
     const char *fr = prov_jstr(ch, "finish_reason");
     if (fr) s->stop = stop_reason(fr);

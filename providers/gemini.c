@@ -92,9 +92,9 @@ static const char *tool_name_for(const cJSON *messages, const char *call_id)
 {
     const cJSON *m, *tc;
     cJSON_ArrayForEach(m, messages) {
-        cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) {
+        cJSON_ArrayForEach(tc, od_jget(m, "tool_calls")) {
             if (call_id && od_str_eq(prov_jstr(tc, "id"), call_id))
-                return prov_jstr(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+                return prov_jstr(od_jget(tc, "function"), "name");
         }
     }
     return NULL;
@@ -104,7 +104,7 @@ static int convert_one(const cJSON *all, const cJSON *m, cJSON *contents, cJSON 
                        char **err)
 {
     const char *role = prov_jstr(m, "role");
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    const cJSON *content = od_jget(m, "content");
     cJSON *parts = cJSON_CreateArray();
     if (od_str_eq(role, "system") || od_str_eq(role, "developer")) {
         od_buf t = {0};
@@ -118,8 +118,8 @@ static int convert_one(const cJSON *all, const cJSON *m, cJSON *contents, cJSON 
     } else if (od_str_eq(role, "assistant")) {
         if (content_parts(content, parts, err) != 0) goto fail;
         const cJSON *tc;
-        cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(m, "tool_calls")) {
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        cJSON_ArrayForEach(tc, od_jget(m, "tool_calls")) {
+            const cJSON *f = od_jget(tc, "function");
             const char *name = prov_jstr(f, "name");
             cJSON *p = cJSON_CreateObject();
             cJSON *fc = cJSON_AddObjectToObject(p, "functionCall");
@@ -171,12 +171,12 @@ static void clean_schema(cJSON *s)
 
 static int convert_tools(const cJSON *req, cJSON *body, char **err)
 {
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
+    const cJSON *tools = od_jget(req, "tools");
     if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools) > 0) {
         cJSON *decls = cJSON_CreateArray();
         const cJSON *t;
         cJSON_ArrayForEach(t, tools) {
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(t, "function");
+            const cJSON *f = od_jget(t, "function");
             const char *name = prov_jstr(f, "name");
             if (!name) {
                 cJSON_Delete(decls);
@@ -186,8 +186,8 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
             cJSON *d = cJSON_CreateObject();
             cJSON_AddStringToObject(d, "name", name);
             prov_copy_member(d, f, "description", NULL);
-            const cJSON *params = cJSON_GetObjectItemCaseSensitive(f, "parameters");
-            const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
+            const cJSON *params = od_jget(f, "parameters");
+            const cJSON *props = od_jget(params, "properties");
             /* Gemini rejects an OBJECT schema with no properties: leave it out */
             if (cJSON_IsObject(params) && cJSON_GetArraySize(props) > 0) {
                 cJSON *c = cJSON_Duplicate(params, 1);
@@ -200,7 +200,7 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
         cJSON_AddItemToObject(tw, "functionDeclarations", decls);
         cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "tools"), tw);
     }
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(req, "tool_choice");
+    const cJSON *tc = od_jget(req, "tool_choice");
     if (!tc) return 0;
     cJSON *fcc = cJSON_CreateObject();
     if (cJSON_IsString(tc)) {
@@ -209,7 +209,7 @@ static int convert_tools(const cJSON *req, cJSON *body, char **err)
                                              : od_str_eq(s, "none")   ? "NONE"
                                                                       : "AUTO");
     } else {
-        const char *name = prov_jstr(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name");
+        const char *name = prov_jstr(od_jget(tc, "function"), "name");
         if (!name) {
             cJSON_Delete(fcc);
             prov_set_err(err, "tool_choice: function.name is required");
@@ -236,13 +236,13 @@ static void generation_config(const cJSON *req, cJSON *body)
     prov_copy_member(g, req, "seed", NULL);
     prov_copy_member(g, req, "presence_penalty", "presencePenalty");
     prov_copy_member(g, req, "frequency_penalty", "frequencyPenalty");
-    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(req, "stop");
+    const cJSON *stop = od_jget(req, "stop");
     if (cJSON_IsString(stop))
         cJSON_AddItemToArray(cJSON_AddArrayToObject(g, "stopSequences"),
                              cJSON_CreateString(stop->valuestring));
     else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0)
         cJSON_AddItemToObject(g, "stopSequences", cJSON_Duplicate(stop, 1));
-    const char *rf = prov_jstr(cJSON_GetObjectItemCaseSensitive(req, "response_format"), "type");
+    const char *rf = prov_jstr(od_jget(req, "response_format"), "type");
     if (od_str_eq(rf, "json_object") || od_str_eq(rf, "json_schema"))
         cJSON_AddStringToObject(g, "responseMimeType", "application/json");
     if (cJSON_GetArraySize(g) > 0) cJSON_AddItemToObject(body, "generationConfig", g);
@@ -251,7 +251,7 @@ static void generation_config(const cJSON *req, cJSON *body)
 
 static cJSON *gemini_body(const cJSON *req, char **err)
 {
-    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *messages = od_jget(req, "messages");
     if (!cJSON_IsObject(req) || !cJSON_IsArray(messages)) {
         prov_set_err(err, "messages must be an array");
         return NULL;
@@ -334,7 +334,7 @@ static cJSON *tool_call(const cJSON *fc, int index, int with_index)
     cJSON *f = cJSON_AddObjectToObject(tc, "function");
     const char *name = prov_jstr(fc, "name");
     cJSON_AddStringToObject(f, "name", name ? name : "");
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(fc, "args");
+    const cJSON *args = od_jget(fc, "args");
     char *a = args ? cJSON_PrintUnformatted(args) : NULL;
     cJSON_AddStringToObject(f, "arguments", a ? a : "{}");
     cJSON_free(a);
@@ -345,13 +345,13 @@ static cJSON *tool_call(const cJSON *fc, int index, int with_index)
 static void candidate_parts(const cJSON *cand, od_buf *text, cJSON *calls, int *ntools,
                             int with_index)
 {
-    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cand, "content"), "parts");
+    const cJSON *parts = od_jget(
+        od_jget(cand, "content"), "parts");
     const cJSON *p;
     cJSON_ArrayForEach(p, parts) {
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "thought"))) continue;
+        if (cJSON_IsTrue(od_jget(p, "thought"))) continue;
         const char *t = prov_jstr(p, "text");
-        const cJSON *fc = cJSON_GetObjectItemCaseSensitive(p, "functionCall");
+        const cJSON *fc = od_jget(p, "functionCall");
         if (t) od_buf_puts(text, t);
         if (cJSON_IsObject(fc)) cJSON_AddItemToArray(calls, tool_call(fc, (*ntools)++, with_index));
     }
@@ -361,18 +361,18 @@ static cJSON *gem_chat_response(const char *model, const char *body, size_t len,
                                 prov_usage *u, char **err)
 {
     cJSON *j = prov_parse(body, len);
-    if (!cJSON_IsObject(j) || (!cJSON_GetObjectItemCaseSensitive(j, "candidates") &&
-                               !cJSON_GetObjectItemCaseSensitive(j, "promptFeedback"))) {
+    if (!cJSON_IsObject(j) || (!od_jget(j, "candidates") &&
+                               !od_jget(j, "promptFeedback"))) {
         cJSON_Delete(j);
         prov_set_err(err, "upstream answer is not a Gemini GenerateContentResponse");
         return NULL;
     }
-    const cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
+    const cJSON *cand = cJSON_GetArrayItem(od_jget(j, "candidates"), 0);
     od_buf text = {0};
     cJSON *calls = cJSON_CreateArray();
     int ntools = 0;
     candidate_parts(cand, &text, calls, &ntools, 0);
-    read_usage(cJSON_GetObjectItemCaseSensitive(j, "usageMetadata"), u);
+    read_usage(od_jget(j, "usageMetadata"), u);
 
     const char *rid = prov_jstr(j, "responseId");
     char *id = rid ? od_strdup(rid) : prov_make_id("chatcmpl-");
@@ -402,7 +402,7 @@ static int gem_stream_event(prov_stream *s, const char *event, const char *data,
     if (s->done) return 1;
     /* read-only: every value is copied into the chunks made from it */
     const cJSON *j = od_json_parse_in(&s->events, data, len);
-    if (cJSON_IsArray(j) || cJSON_GetObjectItemCaseSensitive(j, "error")) {
+    if (cJSON_IsArray(j) || od_jget(j, "error")) {
         free(s->error);
         s->error = prov_error_generic(500, data, len);
         return -1;
@@ -420,7 +420,7 @@ static int gem_stream_event(prov_stream *s, const char *event, const char *data,
         cJSON_Delete(c);
         s->started = 1;
     }
-    const cJSON *cand = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "candidates"), 0);
+    const cJSON *cand = cJSON_GetArrayItem(od_jget(j, "candidates"), 0);
     od_buf text = {0};
     cJSON *calls = cJSON_CreateArray();
     candidate_parts(cand, &text, calls, &s->ntools, 1);
@@ -436,16 +436,16 @@ static int gem_stream_event(prov_stream *s, const char *event, const char *data,
     }
     cJSON_Delete(calls);
     od_buf_free(&text);
-    read_usage(cJSON_GetObjectItemCaseSensitive(j, "usageMetadata"), u);
+    read_usage(od_jget(j, "usageMetadata"), u);
 
     const char *fr = finish_reason(prov_jstr(cand, "finishReason"), s->ntools > 0);
-    if (!cand && cJSON_GetObjectItemCaseSensitive(
-                     cJSON_GetObjectItemCaseSensitive(j, "promptFeedback"), "blockReason"))
+    if (!cand && od_jget(
+                     od_jget(j, "promptFeedback"), "blockReason"))
         fr = "content_filter";
     int rc = 0;
     if (fr) {
         cJSON *c = prov_chunk_new(s->id, s->created, s->model, &delta);
-        cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c, "choices"), 0);
+        cJSON *ch = cJSON_GetArrayItem(od_jget(c, "choices"), 0);
         cJSON_ReplaceItemInObjectCaseSensitive(ch, "finish_reason", cJSON_CreateString(fr));
         fn(ud, c);
         cJSON_Delete(c);
@@ -469,7 +469,7 @@ static int gem_embed_request(const od_provider_cfg *p, const char *model, const 
                              prov_http *out, char **err)
 {
     memset(out, 0, sizeof *out);
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
+    const cJSON *input = od_jget(req, "input");
     cJSON *texts = cJSON_CreateArray();
     if (cJSON_IsString(input)) {
         cJSON_AddItemToArray(texts, cJSON_CreateString(input->valuestring));
@@ -518,7 +518,7 @@ static cJSON *gem_embed_response(const char *model, const char *body, size_t len
                                  prov_usage *u, char **err)
 {
     cJSON *j = prov_parse(body, len);
-    const cJSON *embs = cJSON_GetObjectItemCaseSensitive(j, "embeddings");
+    const cJSON *embs = od_jget(j, "embeddings");
     if (!cJSON_IsArray(embs)) {
         cJSON_Delete(j);
         prov_set_err(err, "upstream answer is not a Gemini embedding list");
@@ -533,7 +533,7 @@ static cJSON *gem_embed_response(const char *model, const char *body, size_t len
         cJSON *d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "object", "embedding");
         cJSON_AddNumberToObject(d, "index", i++);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "values");
+        const cJSON *v = od_jget(e, "values");
         cJSON_AddItemToObject(d, "embedding", v ? cJSON_Duplicate(v, 1) : cJSON_CreateArray());
         cJSON_AddItemToArray(data, d);
     }

@@ -23,7 +23,7 @@ static size_t prompt_bytes(const cJSON *messages)
     const cJSON *m;
     cJSON_ArrayForEach(m, messages) {
         od_buf t = {0};
-        prov_content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &t);
+        prov_content_text(od_jget(m, "content"), &t);
         n += t.len;
         od_buf_free(&t);
     }
@@ -36,7 +36,7 @@ static char *last_user_text(const cJSON *messages)
     cJSON_ArrayForEach(m, messages)
         if (od_str_eq(prov_jstr(m, "role"), "user")) last = m;
     od_buf t = {0};
-    prov_content_text(cJSON_GetObjectItemCaseSensitive(last, "content"), &t);
+    prov_content_text(od_jget(last, "content"), &t);
     return od_buf_take(&t);
 }
 
@@ -54,7 +54,7 @@ static char *mock_args(const cJSON *params)
 {
     cJSON *args = cJSON_CreateObject();
     const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(params, "properties")) {
+    cJSON_ArrayForEach(p, od_jget(params, "properties")) {
         const char *type = prov_jstr(p, "type");
         if (od_str_eq(type, "integer") || od_str_eq(type, "number"))
             cJSON_AddNumberToObject(args, p->string, 1);
@@ -92,8 +92,8 @@ static void set_error(prov_mock_result *out, int status, const char *msg)
 /* The tool call of the "tools" model, or NULL when no tool was offered. */
 static cJSON *mock_tool_call(const cJSON *req, int with_index, const char *args_override)
 {
-    const cJSON *tool = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(req, "tools"), 0);
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(tool, "function");
+    const cJSON *tool = cJSON_GetArrayItem(od_jget(req, "tools"), 0);
+    const cJSON *f = od_jget(tool, "function");
     const char *name = prov_jstr(f, "name");
     if (!name) return NULL;
     cJSON *tc = cJSON_CreateObject();
@@ -105,7 +105,7 @@ static cJSON *mock_tool_call(const cJSON *req, int with_index, const char *args_
     if (args_override) {
         cJSON_AddStringToObject(fn, "arguments", args_override);
     } else {
-        char *a = mock_args(cJSON_GetObjectItemCaseSensitive(f, "parameters"));
+        char *a = mock_args(od_jget(f, "parameters"));
         cJSON_AddStringToObject(fn, "arguments", a);
         free(a);
     }
@@ -150,7 +150,7 @@ static void build_stream(prov_mock_result *out, const char *id, int64_t created,
         }
     }
     c = prov_chunk_new(id, created, model, &delta);
-    cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c, "choices"), 0);
+    cJSON *ch = cJSON_GetArrayItem(od_jget(c, "choices"), 0);
     cJSON_ReplaceItemInObjectCaseSensitive(ch, "finish_reason", cJSON_CreateString(finish));
     add_chunk(out, c);
     add_chunk(out, prov_usage_chunk(id, created, model, &out->usage));
@@ -195,7 +195,7 @@ int prov_mock_chat(const char *model, const cJSON *req, int stream, prov_mock_re
 {
     memset(out, 0, sizeof *out);
     if (!model) model = "echo";
-    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
+    const cJSON *messages = od_jget(req, "messages");
     if (!cJSON_IsArray(messages)) {
         set_error(out, 400, "messages must be an array");
         return -1;
@@ -209,15 +209,15 @@ int prov_mock_chat(const char *model, const cJSON *req, int stream, prov_mock_re
     }
     if (model_is(model, "slow", &num)) out->delay_ms = num >= 0 ? (int)(num > 600000 ? 600000 : num)
                                                                 : MOCK_SLOW_MS;
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(req, "tools"), 0), "function");
+    const cJSON *f = od_jget(
+        cJSON_GetArrayItem(od_jget(req, "tools"), 0), "function");
     int tools = od_str_eq(model, "tools") && prov_jstr(f, "name");
     out->status = 200;
 
     char *text = NULL; /* the reply, or the tool call's arguments */
     size_t tlen;       /* bytes the completion is counted from */
     if (tools) {
-        text = mock_args(cJSON_GetObjectItemCaseSensitive(f, "parameters"));
+        text = mock_args(od_jget(f, "parameters"));
         tlen = strlen(text) + strlen(prov_jstr(f, "name"));
     } else {
         text = last_user_text(messages);
@@ -260,7 +260,7 @@ void prov_mock_result_free(prov_mock_result *r)
 int prov_mock_embed(const char *model, const cJSON *req, cJSON **resp, prov_usage *u)
 {
     *resp = NULL;
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
+    const cJSON *input = od_jget(req, "input");
     if (!cJSON_IsString(input) && !(cJSON_IsArray(input) && cJSON_GetArraySize(input) > 0))
         return -1;
     int64_t dims = prov_jint(req, "dimensions");

@@ -93,7 +93,7 @@ cJSON *prov_openai_chat_response(const char *model, const char *body, size_t len
                                  prov_usage *u, char **err)
 {
     cJSON *j = prov_parse(body, len);
-    if (!cJSON_IsObject(j) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"))) {
+    if (!cJSON_IsObject(j) || !cJSON_IsArray(od_jget(j, "choices"))) {
         cJSON_Delete(j);
         prov_set_err(err, "upstream answer is not a chat completion");
         return NULL;
@@ -102,7 +102,7 @@ cJSON *prov_openai_chat_response(const char *model, const char *body, size_t len
         cJSON_DeleteItemFromObjectCaseSensitive(j, "model");
         cJSON_AddStringToObject(j, "model", model ? model : "");
     }
-    prov_usage_from_openai(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
+    prov_usage_from_openai(od_jget(j, "usage"), u);
     return j;
 }
 
@@ -126,13 +126,13 @@ int prov_openai_stream_event(prov_stream *s, const char *event, const char *data
         prov_set_err(&s->error, "unreadable stream event from upstream");
         return -1;
     }
-    if (cJSON_GetObjectItemCaseSensitive(j, "error")) {
+    if (od_jget(j, "error")) {
         char *m = prov_error_generic(500, data, len);
         free(s->error);
         s->error = m;
         return -1;
     }
-    prov_usage_from_openai(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
+    prov_usage_from_openai(od_jget(j, "usage"), u);
     fn(ud, j);
     return 0;
 }
@@ -185,12 +185,12 @@ static cJSON *openai_embed_response(const char *model, const char *body, size_t 
                                     prov_usage *u, char **err)
 {
     cJSON *j = prov_parse(body, len);
-    if (!cJSON_IsObject(j) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "data"))) {
+    if (!cJSON_IsObject(j) || !cJSON_IsArray(od_jget(j, "data"))) {
         cJSON_Delete(j);
         prov_set_err(err, "upstream answer is not an embedding list");
         return NULL;
     }
-    prov_usage_from_openai(cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
+    prov_usage_from_openai(od_jget(j, "usage"), u);
     return j;
 }
 

@@ -214,9 +214,9 @@ int64_t prov_estimate_prompt_tokens(const cJSON *req)
 {
     int64_t t = 3; /* the reply's priming */
     const cJSON *m, *part;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(req, "messages")) {
+    cJSON_ArrayForEach(m, od_jget(req, "messages")) {
         t += 4 + text_tokens(prov_jstr(m, "role")) + text_tokens(prov_jstr(m, "name"));
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *content = od_jget(m, "content");
         if (cJSON_IsString(content)) {
             t += text_tokens(content->valuestring);
         } else {
@@ -227,13 +227,13 @@ int64_t prov_estimate_prompt_tokens(const cJSON *req)
                 else t += json_tokens(part); /* audio, files: their encoded size bounds them */
             }
         }
-        t += json_tokens(cJSON_GetObjectItemCaseSensitive(m, "tool_calls"));
+        t += json_tokens(od_jget(m, "tool_calls"));
         t += text_tokens(prov_jstr(m, "tool_call_id"));
     }
-    t += json_tokens(cJSON_GetObjectItemCaseSensitive(req, "tools"));
-    t += json_tokens(cJSON_GetObjectItemCaseSensitive(req, "response_format"));
+    t += json_tokens(od_jget(req, "tools"));
+    t += json_tokens(od_jget(req, "response_format"));
     /* embeddings requests: input is a string, strings, or token arrays */
-    const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
+    const cJSON *input = od_jget(req, "input");
     if (cJSON_IsString(input)) t += text_tokens(input->valuestring);
     const cJSON *inputs = cJSON_IsArray(input) ? input : NULL;
     cJSON_ArrayForEach(part, inputs) {
@@ -257,7 +257,7 @@ static int64_t anthropic_content_tokens(const cJSON *content)
         if (od_str_eq(type, "text")) t += text_tokens(prov_jstr(b, "text"));
         else if (od_str_eq(type, "image")) t += 4000;
         else if (od_str_eq(type, "tool_result")) {
-            const cJSON *c = cJSON_GetObjectItemCaseSensitive(b, "content");
+            const cJSON *c = od_jget(b, "content");
             t += 8 + (cJSON_IsArray(c) ? anthropic_content_tokens(c) : text_tokens(cJSON_IsString(c) ? c->valuestring : NULL));
         } else t += json_tokens(b);
     }
@@ -267,12 +267,12 @@ static int64_t anthropic_content_tokens(const cJSON *content)
 int64_t prov_anthropic_estimate_prompt_tokens(const cJSON *areq)
 {
     int64_t t = 3;
-    t += anthropic_content_tokens(cJSON_GetObjectItemCaseSensitive(areq, "system"));
+    t += anthropic_content_tokens(od_jget(areq, "system"));
     const cJSON *m;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(areq, "messages")) {
-        t += 4 + anthropic_content_tokens(cJSON_GetObjectItemCaseSensitive(m, "content"));
+    cJSON_ArrayForEach(m, od_jget(areq, "messages")) {
+        t += 4 + anthropic_content_tokens(od_jget(m, "content"));
     }
-    t += json_tokens(cJSON_GetObjectItemCaseSensitive(areq, "tools"));
-    t += json_tokens(cJSON_GetObjectItemCaseSensitive(areq, "tool_choice"));
+    t += json_tokens(od_jget(areq, "tools"));
+    t += json_tokens(od_jget(areq, "tool_choice"));
     return t;
 }

@@ -214,7 +214,7 @@ static const char *error_text(const cJSON *j)
 {
     if (cJSON_IsArray(j)) j = cJSON_GetArrayItem(j, 0); /* Gemini streams wrap errors */
     if (!cJSON_IsObject(j)) return NULL;
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *e = od_jget(j, "error");
     if (cJSON_IsString(e)) return e->valuestring;
     const char *m = prov_jstr(e, "message");
     if (m) return m;
@@ -251,18 +251,18 @@ cJSON *prov_parse(const char *body, size_t len)
 
 const char *prov_jstr(const cJSON *o, const char *key)
 {
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    const cJSON *v = cJSON_IsObject(o) ? od_jget(o, key) : NULL;
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 int prov_jhas_num(const cJSON *o, const char *key)
 {
-    return cJSON_IsObject(o) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, key));
+    return cJSON_IsObject(o) && cJSON_IsNumber(od_jget(o, key));
 }
 
 int64_t prov_jint(const cJSON *o, const char *key)
 {
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    const cJSON *v = cJSON_IsObject(o) ? od_jget(o, key) : NULL;
     if (!cJSON_IsNumber(v) || isnan(v->valuedouble)) return 0;
     double d = v->valuedouble;
     if (d <= 0) return 0;
@@ -285,7 +285,7 @@ void prov_content_text(const cJSON *content, od_buf *out)
 
 void prov_copy_member(cJSON *dst, const cJSON *src, const char *key, const char *key2)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, key);
+    const cJSON *v = od_jget(src, key);
     if (v && !cJSON_IsNull(v))
         cJSON_AddItemToObject(dst, key2 ? key2 : key, cJSON_Duplicate(v, 1));
 }
@@ -348,7 +348,7 @@ cJSON *prov_usage_json(const prov_usage *u)
 cJSON *prov_usage_chunk(const char *id, int64_t created, const char *model, const prov_usage *u)
 {
     cJSON *c = prov_chunk_new(id, created, model, NULL);
-    cJSON_DeleteItemFromArray(cJSON_GetObjectItemCaseSensitive(c, "choices"), 0);
+    cJSON_DeleteItemFromArray(od_jget(c, "choices"), 0);
     cJSON_AddItemToObject(c, "usage", prov_usage_json(u));
     return c;
 }
@@ -358,7 +358,7 @@ int prov_usage_from_openai(const cJSON *usage, prov_usage *u)
     if (!cJSON_IsObject(usage)) return 0;
     u->prompt_tokens = prov_jint(usage, "prompt_tokens");
     u->completion_tokens = prov_jint(usage, "completion_tokens");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+    const cJSON *d = od_jget(usage, "prompt_tokens_details");
     u->cached_tokens = prov_jint(d, "cached_tokens");
     if (!u->cached_tokens) u->cached_tokens = prov_jint(usage, "prompt_cache_hit_tokens");
     if (u->cached_tokens > u->prompt_tokens) u->cached_tokens = u->prompt_tokens;
@@ -368,14 +368,14 @@ int prov_usage_from_openai(const cJSON *usage, prov_usage *u)
 
 int prov_client_wants_usage(const cJSON *req)
 {
-    const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+    const cJSON *so = od_jget(req, "stream_options");
+    return cJSON_IsTrue(od_jget(so, "include_usage"));
 }
 
 int prov_chunk_is_usage(const cJSON *chunk)
 {
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
-    const cJSON *us = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    const cJSON *ch = od_jget(chunk, "choices");
+    const cJSON *us = od_jget(chunk, "usage");
     return cJSON_IsObject(us) && (!ch || (cJSON_IsArray(ch) && cJSON_GetArraySize(ch) == 0));
 }
 
@@ -415,7 +415,7 @@ void prov_push_turn(cJSON *list, const char *role, const char *field, cJSON *ite
     int n = cJSON_GetArraySize(list);
     cJSON *last = n ? cJSON_GetArrayItem(list, n - 1) : NULL;
     if (last && od_str_eq(prov_jstr(last, "role"), role)) {
-        cJSON *dst = cJSON_GetObjectItemCaseSensitive(last, field);
+        cJSON *dst = od_jget(last, field);
         cJSON *it;
         while ((it = cJSON_DetachItemFromArray(items, 0))) cJSON_AddItemToArray(dst, it);
         cJSON_Delete(items);
@@ -445,7 +445,7 @@ int prov_content_items(const cJSON *content, cJSON *out, const prov_content_ops 
             const char *t = prov_jstr(part, "text");
             if (t && *t) cJSON_AddItemToArray(out, ops->text(t));
         } else if (od_str_eq(type, "image_url")) {
-            const cJSON *iu = cJSON_GetObjectItemCaseSensitive(part, "image_url");
+            const cJSON *iu = od_jget(part, "image_url");
             const char *url = cJSON_IsString(iu) ? iu->valuestring : prov_jstr(iu, "url");
             if (!url) {
                 prov_set_err(err, "image_url part without a url");
