@@ -15,8 +15,12 @@ added() { # PREFIX_THROUGH PREFIX_DIRECT FIELD_P50 FIELD_P99
 mark() { # CONDITION(awk expr, true = met)
   if awk "BEGIN { exit !($1) }" 2>/dev/null; then echo "**met**"; else echo "**not met**"; fi
 }
+ms() { have "$1" && echo "$(num "$1") ms" || echo "—"; }
 tt() { have "$1.ttfb_p50_us" && echo "$(us_ms "$1.ttfb_p50_us") / $(us_ms "$1.ttfb_p99_us") ms" || echo "—"; }
 errs() { have "$1.requests" && echo "$(num "$1.err_status") / $(( $(num "$1.err_connect") + $(num "$1.err_read") + $(num "$1.err_timeout") ))" || echo "—"; }
+mcp_row() { # LABEL KEY: a row of the MCP table
+  echo "| $1 | $(rps "$2.1") | $(ms "$2.1.p50") | $(rps "$2.16") |"
+}
 
 report() {
   local C=$BENCH_CONNS
@@ -38,10 +42,10 @@ report() {
 Written by \`make bench\` (tests/bench/run.sh) on $(date -u +%Y-%m-%d\ %H:%M\ UTC).
 
 - **Machine**: $NCPU cores, $cpu, $mem RAM, Linux $(uname -r), $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-?}")
-- **Versions**: odock $rev; wrk $wrkv; node $(node --version); @portkey-ai/gateway $pkv (@hono/node-server $hnv);
+- **Versions**: odock $rev; wrk $wrkv; node $(node --version); @portkey-ai/gateway $pkv (@hono/node-server $hnv);${R[nginx.version]:+ nginx ${R[nginx.version]};}
   supergateway $sgv; @modelcontextprotocol/sdk $sdkv; @modelcontextprotocol/server-everything $evv
 - **Durations**: warm-up ${BENCH_WARMUP} s per target (wrk, $C connections, plus a third of it streamed), then ${BENCH_SECONDS} s per measured run; MCP runs ${BENCH_MCP_SECONDS} s after a 2 s warm-up
-- **Pinning** (taskset; \`ulimit -n\` $(ulimit -n)): the gateway under test (odock serve, Portkey's node process) alone on core $CPU_GW; the fake upstream, wrk (one thread) and the stream client share core $CPU_LOAD. The direct runs use the same placement, so the only thing that changes between (a), (b) and (c) is the gateway in the middle. MCP: clients and stdio servers unpinned; odock serve /mcp and supergateway on core $CPU_GW.
+- **Pinning** (taskset; \`ulimit -n\` $(ulimit -n)): the gateway under test (odock serve, Portkey's node process, nginx) alone on core $CPU_GW; the fake upstream, wrk (one thread) and the stream client share core $CPU_LOAD. The direct runs use the same placement, so the only thing that changes between (a), (b) and (c) is the gateway in the middle. MCP: clients and stdio servers unpinned; odock serve /mcp and supergateway on core $CPU_GW.
 - **Request**: a 1,009-byte chat request (system prompt, one earlier turn, a question; \`max_tokens\` 256) — tests/bench/chat.lua. The upstream answers a 0.6 KB chat.completion or a 20-event SSE stream with a usage event (5.8 KB).
 - **odock governance**: a virtual key with model grants (\`default_grant: deny\` otherwise), every default guardrail (pii mask with ip flag, secrets block, injection block) plus one PCRE2 rule, a \$1,000 total budget held before and settled after each call, an rpm limit of 100,000,000, and the SQLite ledger recording every event.
 - **Fake upstream alone** (tests/bench/upstream.c, epoll, wrk on the other core): $(rps up.rps) requests/s, $(rps up.sps) streams/s.
@@ -71,6 +75,23 @@ from the client's side: it includes the gateway's two extra loopback hops (clien
 gateway→upstream, a new HTTP request each), parsing, every policy check, the budget hold and
 settle, the ledger enqueue and the response relay. "Time to first event" is measured by
 tests/bench/streams.c: from sending the request to the first \`data:\` byte of the SSE body.
+
+## Calibration: what one hop costs
+
+| | (a) direct | nginx reverse proxy (no governance) | (b) odock, full governance |
+|---|---:|---:|---:|
+| requests/s, $C connections | $(rps direct.c$C.rps) | $(rps nginx.c$C.rps) | $(rps odock.c$C.rps) |
+| latency p50 / p99, 1 connection | $(lat direct.c1) | $(lat nginx.c1) | $(lat odock.c1) |
+| added latency p50 / p99, 1 connection | — | $(added nginx.c1 direct.c1 p50_us p99_us) | $(added odock.c1 direct.c1 p50_us p99_us) |
+| streams/s, $C connections (20 events + usage) | $(rps direct.s$C.rps) | $(rps nginx.s$C.rps) | $(rps odock.s$C.rps) |
+| time to first event p50 / p99, 1 connection | $(tt direct.ttfb) | $(tt nginx.ttfb) | $(tt odock.ttfb) |
+| non-2xx / socket errors ($C conn., plain) | $(errs direct.c$C) | $(errs nginx.c$C) | $(errs odock.c$C) |
+
+nginx (one worker on the gateway's core, \`proxy_buffering off\`, keep-alive to the upstream)
+makes the same two extra loopback hops as odock and parses the same HTTP, but does no policy
+work. So the gap between nginx and (a) is the price of a hop on this machine, and the gap
+between (b) and nginx is odock's governance: parsing the JSON, the guardrails, the budget hold
+and settle, the ledger.$(have nginx.c$C.rps || printf '\n\nnginx was not measured in this run (BENCH_NGINX=0, or nginx not found).')
 
 ## LLM path on every core (odock \`--workers $NCPU\`, nothing pinned)
 
@@ -102,11 +123,12 @@ $BENCH_HOLD held streams, which the client closes after measuring RSS.
 
 | path | calls/s, 1 client (sequential) | p50, 1 client | calls/s, 16 clients |
 |---|---:|---:|---:|
-| direct, stdio (SDK client spawns server-everything) | $(rps mcp.direct_stdio.1) | $(have mcp.direct_stdio.1.p50 && echo "$(num mcp.direct_stdio.1.p50) ms" || echo —) | $(rps mcp.direct_stdio.16) |
-| through \`odock mcp\` (stdio, full governance) | $(rps mcp.odock_stdio.1) | $(have mcp.odock_stdio.1.p50 && echo "$(num mcp.odock_stdio.1.p50) ms" || echo —) | $(rps mcp.odock_stdio.16) |
-| direct, Streamable HTTP (server-everything streamableHttp) | $(rps mcp.direct_http.1) | $(have mcp.direct_http.1.p50 && echo "$(num mcp.direct_http.1.p50) ms" || echo —) | $(rps mcp.direct_http.16) |
-| through odock serve \`/mcp\` (Streamable HTTP → stdio) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.1 || echo "not available") | $(have mcp.odock_http.1.p50 && echo "$(num mcp.odock_http.1.p50) ms" || echo —) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.16 || echo "not available") |
-| supergateway --stateful (Streamable HTTP → stdio) | $(rps mcp.supergateway.1) | $(have mcp.supergateway.1.p50 && echo "$(num mcp.supergateway.1.p50) ms" || echo —) | $(rps mcp.supergateway.16) |
+$(mcp_row "direct, stdio (SDK client spawns server-everything)" mcp.direct_stdio)
+$(mcp_row "through a byte relay in C (tests/bench/relay.c: copies bytes, no parsing)" mcp.relay_stdio)
+$(mcp_row "through \`odock mcp\` (stdio, full governance)" mcp.odock_stdio)
+$(mcp_row "direct, Streamable HTTP (server-everything streamableHttp)" mcp.direct_http)
+| through odock serve \`/mcp\` (Streamable HTTP → stdio) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.1 || echo "not available") | $(ms mcp.odock_http.1.p50) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.16 || echo "not available") |
+$(mcp_row "supergateway --stateful (Streamable HTTP → stdio)" mcp.supergateway)
 
 Each client is its own MCP session (the official SDK client, tests/bench/mcp_bench.mjs): with
 stdio, its own child process (so 16 clients = 16 server-everything processes, and through
@@ -150,7 +172,8 @@ EOF
   echo "| TTFB added (p50, 1 connection) | ≤ 0.5 ms | $a50 ms | $(mark "$(num odock.ttfb.ttfb_p50_us) > 0 && $a50 <= 0.5") |"
   if have mcp.direct_stdio.1; then
     o=$(num mcp.odock_stdio.1); d=$(num mcp.direct_stdio.1)
-    echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | $(calc "100 * $o / $d" 0) % | $(mark "$o >= 0.8 * $d") |"
+    local relay=""; have mcp.relay_stdio.1 && relay=" (a byte relay alone: $(calc "100 * $(num mcp.relay_stdio.1) / $d" 0) %)"
+    echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | $(calc "100 * $o / $d" 0) %$relay | $(mark "$o >= 0.8 * $d") |"
   else echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | not measured | — |"; fi
   if [ "${R[mcp.odock_http.available]:-no}" = yes ] && have mcp.supergateway.1; then
     o=$(num mcp.odock_http.1); p=$(num mcp.supergateway.1)

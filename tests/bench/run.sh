@@ -12,6 +12,7 @@
 #   BENCH_HOLD=1000    concurrent open streams for the RSS figure
 #   BENCH_MCP_SECONDS=10 each MCP run (after a 2 s warm-up)
 #   BENCH_PORTKEY=1    0 skips Portkey;  BENCH_MCP=1   0 skips the MCP part
+#   BENCH_NGINX=1      0 skips nginx as a plain reverse proxy (the cost of a hop, no governance)
 #   BENCH_ALLCORES=1   0 skips the runs on every core (odock --workers = cores, nothing pinned)
 #   BENCH_CPU_GW=1     core of the gateway under test (odock, Portkey)
 #   BENCH_CPU_LOAD=0   core of the upstream and the load generators
@@ -26,6 +27,7 @@ BENCH_HOLD=${BENCH_HOLD:-1000}
 BENCH_MCP_SECONDS=${BENCH_MCP_SECONDS:-10}
 BENCH_PORTKEY=${BENCH_PORTKEY:-1}
 BENCH_MCP=${BENCH_MCP:-1}
+BENCH_NGINX=${BENCH_NGINX:-1}
 BENCH_ALLCORES=${BENCH_ALLCORES:-1}
 CPU_GW=${BENCH_CPU_GW:-1}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
@@ -38,18 +40,25 @@ log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 die() { echo "bench: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- setup
+# nginx (optional: the calibration hop) is often in /usr/sbin, outside a user's PATH
+nginx_bin() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
 need_apt=()
 for c in wrk jq sqlite3 curl taskset; do command -v "$c" >/dev/null 2>&1 || need_apt+=("$c"); done
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  pkgs=(); for c in "${need_apt[@]}"; do case $c in taskset) pkgs+=(util-linux);; *) pkgs+=("$c");; esac; done
-  log "installing ${pkgs[*]}"
+opt_apt=()   # if these fail to install, the runs that need them are skipped
+[ "$BENCH_NGINX" = 1 ] && [ -z "$(nginx_bin)" ] && opt_apt+=(nginx)
+if [ ${#need_apt[@]} -gt 0 ] || [ ${#opt_apt[@]} -gt 0 ]; then
+  deb() { local c; for c in "$@"; do case $c in taskset) echo util-linux;; nginx) echo nginx-light;; *) echo "$c";; esac; done; }
+  mapfile -t pkgs < <(deb "${need_apt[@]}"); mapfile -t opt_pkgs < <(deb "${opt_apt[@]}")
+  log "installing ${pkgs[*]} ${opt_pkgs[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null ||
-    die "could not install ${pkgs[*]}"
+  apt_get() { DEBIAN_FRONTEND=noninteractive $sudo apt-get "$@"; }
+  apt_get update -qq || true   # if it failed, so does the install below
+  [ ${#pkgs[@]} -eq 0 ] || apt_get install -y -qq "${pkgs[@]}" >/dev/null || die "could not install ${pkgs[*]}"
+  [ ${#opt_pkgs[@]} -eq 0 ] || apt_get install -y -qq "${opt_pkgs[@]}" >/dev/null ||
+    echo "bench: could not install ${opt_pkgs[*]}; the runs that need it are skipped" >&2
 fi
-[ -x "$ODOCK" ] && [ -x "$BIN/upstream" ] && [ -x "$BIN/streams" ] || die "build first: make bench"
+[ -x "$ODOCK" ] && [ -x "$BIN/upstream" ] && [ -x "$BIN/streams" ] && [ -x "$BIN/relay" ] || die "build first: make bench"
 stamp="$NPM_DIR/node_modules/.bench-lock"
 if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$NPM_DIR/package-lock.json"; then
   log "npm ci in tests/bench (Portkey, supergateway, MCP SDK, server-everything)"
@@ -247,6 +256,63 @@ if [ "$BENCH_PORTKEY" = 1 ]; then
 fi
 GW_PID=""
 
+# ---------------------------------------------------------------- calibration: nginx
+# The cost of a hop alone: nginx as a plain reverse proxy (one worker, on the
+# gateway's core), the same two extra loopback hops and HTTP parsing as (b),
+# no policy work. SSE is relayed as it comes (proxy_buffering off).
+NGINX=$(nginx_bin)
+if [ "$BENCH_NGINX" = 1 ] && [ -z "$NGINX" ]; then
+  echo "bench: nginx not found (Debian package nginx-light): the calibration hop is skipped" >&2
+elif [ "$BENCH_NGINX" = 1 ]; then
+  R[nginx.version]=$("$NGINX" -v 2>&1 | sed 's|.*/||')
+  log "calibration: nginx ${R[nginx.version]} as a plain reverse proxy (no governance)"
+  NGX_PORT=$(free_port)
+  mkdir -p "$T/nginx"
+  cat >"$T/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+error_log $T/nginx/error.log warn;
+pid $T/nginx/nginx.pid;
+events { worker_connections $((BENCH_CONNS * 2 + 64)); }
+http {
+  access_log off;
+  client_body_temp_path $T/nginx/body;
+  proxy_temp_path $T/nginx/proxy;
+  keepalive_requests 100000000;
+  upstream up {
+    server 127.0.0.1:$UP_PORT;
+    keepalive 64;
+    keepalive_requests 100000000;
+  }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGINX
+  start nginx "$CPU_GW" "$NGINX" -p "$T/nginx" -c "$T/nginx.conf" -e "$T/nginx/error.log"
+  GW_PID=$LAST_PID
+  if wait_http "http://127.0.0.1:$NGX_PORT/stats"; then
+    NGX_URL="http://127.0.0.1:$NGX_PORT"
+    log "nginx: warm-up $(( (BENCH_WARMUP + 1) / 2 ))s, then measured runs, ${BENCH_SECONDS}s each"
+    wrk_run nginx.warm "$NGX_URL" "$BENCH_CONNS" "$(( (BENCH_WARMUP + 1) / 2 ))"
+    wrk_run "nginx.c$BENCH_CONNS" "$NGX_URL" "$BENCH_CONNS" "$BENCH_SECONDS"
+    wrk_run nginx.c1 "$NGX_URL" 1 "$BENCH_SECONDS"
+    wrk_run "nginx.s$BENCH_CONNS" "$NGX_URL" "$BENCH_CONNS" "$BENCH_SECONDS" BENCH_STREAM=1
+    ttfb_run nginx.ttfb "$NGX_PORT"
+  else
+    cat "$T/nginx.log" "$T/nginx/error.log" >&2 2>/dev/null || true
+    echo "bench: nginx did not start: the calibration hop is skipped" >&2
+  fi
+  stop "$GW_PID"
+  GW_PID=""
+fi
+
 # ---------------------------------------------------------------- every core
 # The runs above give each gateway one core of its own. In production a
 # gateway gets every core: here odock runs one worker per core, Portkey its
@@ -342,6 +408,7 @@ JSON
   MKEY=$("$ODOCK" keys create --config "$T/mcp.json" --db "$MDB" --name mcpbench --tools 'everything/*' \
          --budget 1000 --period total --rpm 100000000 --json | jq -r .key)
   mcp_run mcp.direct_stdio --stdio node "$EVERY" stdio
+  mcp_run mcp.relay_stdio --stdio "$BIN/relay" node "$EVERY" stdio
   mcp_run mcp.odock_stdio --env ODOCK_API_KEY="$MKEY" --stdio "$ODOCK" mcp --config "$T/mcp.json" --db "$MDB"
 
   EV_PORT=$(free_port)
