@@ -81,7 +81,7 @@ static void buf_grow(od_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void od_buf_put(od_buf *b, const void *data, size_t n)
+void od_buf_put_grow(od_buf *b, const void *data, size_t n)
 {
     buf_grow(b, n);
     if (n) memcpy(b->p + b->len, data, n);
@@ -127,10 +127,6 @@ void od_buf_puts(od_buf *b, const char *s)
     od_buf_put(b, s, strlen(s));
 }
 
-void od_buf_putc(od_buf *b, char c)
-{
-    od_buf_put(b, &c, 1);
-}
 
 void od_buf_vprintf(od_buf *b, const char *fmt, va_list ap)
 {
