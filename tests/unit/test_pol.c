@@ -1011,6 +1011,48 @@ static void test_event_fields(void **state)
     assert_int_equal(db_int(f->admin, sql), 1);
 }
 
+/* 37 events in one batch: two 16-row INSERTs and five single ones; every
+ * row lands whole, in order, nulls where the event had none */
+static void test_commit_batch_rows(void **state)
+{
+    fx *f = *state;
+    enum { N = 37 };
+    ldg_event ev[N];
+    memset(ev, 0, sizeof ev);
+    for (int i = 0; i < N; i++) {
+        ev[i].ts_ms = 1000 + i;
+        snprintf(ev[i].request_id, sizeof ev[i].request_id, "req_batch_%02d", i);
+        snprintf(ev[i].key_id, sizeof ev[i].key_id, "K%07d", i);
+        if (i % 3 == 0) snprintf(ev[i].team, sizeof ev[i].team, "team%d", i);
+        ev[i].kind = i % 2 ? "tool" : "llm";
+        snprintf(ev[i].target, sizeof ev[i].target, "t%d", i);
+        ev[i].status = i % 5 ? "ok" : "denied";
+        ev[i].http_status = 200 + i;
+        ev[i].prompt_tokens = i * 10;
+        ev[i].cost_micros = i * 7;
+        ev[i].ttft_us = i % 4 ? i : 0;
+        ev[i].findings = i == 20 ? "{\"pii\":1}" : NULL;
+    }
+    char *err = NULL;
+    if (ldg_commit_batch(f->admin, ev, N, "test", NULL, 0, NULL, 0, 0, &err) != 0) fail_msg("%s", err);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events WHERE request_id LIKE 'req_batch_%'"), N);
+    char sql[512];
+    for (int i = 0; i < N; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM events WHERE request_id = 'req_batch_%02d' AND ts_ms = %d AND key_id = 'K%07d' "
+                 "AND team IS %s AND kind = '%s' AND target = 't%d' AND status = '%s' AND http_status = %d "
+                 "AND prompt_tokens = %d AND cost_micros = %d AND ttft_us IS %s AND findings IS %s",
+                 i, 1000 + i, i, i % 3 == 0 ? "NOT NULL" : "NULL", i % 2 ? "tool" : "llm", i,
+                 i % 5 ? "ok" : "denied", 200 + i, i * 10, i * 7, i % 4 ? "NOT NULL" : "NULL",
+                 i == 20 ? "'{\"pii\":1}'" : "NULL");
+        if (db_int(f->admin, sql) != 1) fail_msg("row %d: %s", i, sql);
+    }
+    /* ids follow the batch order */
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events a JOIN events b ON b.id = a.id + 1 "
+                                      "WHERE a.request_id LIKE 'req_batch_%' AND b.request_id LIKE 'req_batch_%' "
+                                      "AND b.ts_ms = a.ts_ms + 1"), N - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1035,6 +1077,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rl_shm_rss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_status_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_batch_rows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
