@@ -249,13 +249,22 @@ int pol_authenticate(pol_engine *e, od_req *r, const char *presented)
     char id[LDG_KEY_ID_LEN + 1];
     memcpy(id, presented + 4, LDG_KEY_ID_LEN);
     id[LDG_KEY_ID_LEN] = '\0';
-    uint8_t h[32];
-    od_sha256(presented + 4 + LDG_KEY_ID_LEN + 1, LDG_KEY_SECRET_LEN, h);
-    const pol_key *k = pol_key_by_id(e, id);
+    const uint8_t *secret = (const uint8_t *)presented + 4 + LDG_KEY_ID_LEN + 1;
+    pol_key *k = pol_key_by_id(e, id);
     if (!k) return od_req_deny(r, 401, OD_R_INVALID_KEY, "Invalid API key");
     int64_t now = od_wall_ms();
-    int ok = od_ct_equal(h, k->k.hash, 32);
-    if (!ok && k->k.has_prev && now < k->k.prev_until_ms) ok = od_ct_equal(h, k->k.prev_hash, 32);
+    int ok = k->has_verified && od_ct_equal(secret, k->verified, LDG_KEY_SECRET_LEN);
+    if (!ok) {
+        uint8_t h[32];
+        od_sha256(secret, LDG_KEY_SECRET_LEN, h);
+        ok = od_ct_equal(h, k->k.hash, 32);
+        if (ok) {
+            memcpy(k->verified, secret, LDG_KEY_SECRET_LEN);
+            k->has_verified = 1;
+        } else if (k->k.has_prev && now < k->k.prev_until_ms) {
+            ok = od_ct_equal(h, k->k.prev_hash, 32);
+        }
+    }
     if (!ok) return od_req_deny(r, 401, OD_R_INVALID_KEY, "Invalid API key");
     /* the key's public id is safe to show from here on */
     od_strlcpy(r->key_id, k->k.id, sizeof r->key_id);

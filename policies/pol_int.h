@@ -99,6 +99,13 @@ typedef struct pol_key {
     int team;                /* index into teams, -1 none */
     int rl_slot, rl_team_slot; /* rate-limit entries of the key and its team: POL_RL_UNKNOWN
                                 * until first needed, -1 when the table was full */
+    /* The last secret that matched the current hash: the next request with
+     * it skips SHA-256 (a tenth of an MCP call). Only the current hash, never
+     * the rotated-out one, whose grace period must still end; the record and
+     * this with it are rebuilt on every key change. The process holds the
+     * presented key anyway (headers, `odock mcp`'s environment). */
+    uint8_t verified[LDG_KEY_SECRET_LEN];
+    int has_verified;
 } pol_key;
 
 struct pol_engine {

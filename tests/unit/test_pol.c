@@ -152,7 +152,12 @@ static void test_auth(void **state)
     assert_string_equal(r.key_id, "KeyAAAAA");
     assert_string_equal(r.team, "web");
     assert_string_equal(r.key_name, "alice");
+    /* again: from the verified-secret cache this time */
+    od_req_init(&r, OD_KIND_LLM, "gpt-4o");
+    assert_int_equal(pol_authenticate(f->e, &r, key), 0);
+    assert_string_equal(r.key_id, "KeyAAAAA");
 
+    /* ...which must not take a near miss (bad[5] differs in its last byte) */
     const char *bad[] = {NULL, "", "sk-xxxx", "odk_KeyAAAAA_short", "odk_KeyZZZZZ_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                          "odk_KeyAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB", "odk_KeyAAAAA-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
