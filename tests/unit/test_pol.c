@@ -2,6 +2,7 @@
  * authentication, grants, live reloads, budgets (including the invariant
  * across two processes), rate limits (also shared by forked workers),
  * events. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -1058,6 +1059,36 @@ static void test_commit_batch_rows(void **state)
                                       "AND b.ts_ms = a.ts_ms + 1"), N - 1);
 }
 
+/* The writer's queue grows while the ledger is locked and is handed back
+ * once drained: a burst must not stay resident. */
+static void test_writer_queue_shrinks(void **state)
+{
+    fx *f = *state;
+    pol_writer *w = &f->e->writer;
+    char *err = NULL;
+    if (ldg_exec(f->admin, "BEGIN IMMEDIATE", &err) != 0) fail_msg("%s", err); /* the writer waits on this */
+    ldg_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = "llm";
+    ev.status = "ok";
+    for (int i = 0; i < 5000; i++) {
+        ev.ts_ms = i;
+        snprintf(ev.request_id, sizeof ev.request_id, "req_shrink_%d", i);
+        pol_writer_push(w, &ev);
+    }
+    pthread_mutex_lock(&w->mu);
+    int grown = w->cap;
+    pthread_mutex_unlock(&w->mu);
+    assert_true(grown >= 4096);
+    if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
+    pol_writer_flush(w);
+    pthread_mutex_lock(&w->mu);
+    int cap = w->cap;
+    pthread_mutex_unlock(&w->mu);
+    assert_int_equal(cap, 0);
+    assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events WHERE request_id LIKE 'req_shrink_%'"), 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1083,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_status_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_batch_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_queue_shrinks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
