@@ -711,6 +711,18 @@ static void inserts_build(void)
     insert_build(insert_many, ROWS_PER_INSERT);
 }
 
+/* Resets both INSERTs and clears their bindings: they point into the
+ * caller's batch. */
+static void insert_done(sqlite3_stmt *one, sqlite3_stmt *many)
+{
+    sqlite3_stmt *sts[2] = {one, many};
+    for (int i = 0; i < 2; i++)
+        if (sts[i]) {
+            sqlite3_reset(sts[i]);
+            sqlite3_clear_bindings(sts[i]);
+        }
+}
+
 static sqlite3_stmt *insert_stmt(sqlite3 *db, int rows)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -721,36 +733,33 @@ static sqlite3_stmt *insert_stmt(sqlite3 *db, int rows)
 int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
                      int nops, ldg_grow *grows, int ngrows, int64_t now_ms, char **err)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *one = NULL, *many = NULL;
     if (ldg_begin(db) != 0) goto fail;
     if (nops && ldg_spend_apply(db, owner, ops, nops) != 0) goto fail;
     if (ngrows && ldg_lease_grow(db, owner, grows, ngrows, now_ms) != 0) goto fail;
+    if (n && (!(one = insert_stmt(db, 1)) || !(many = insert_stmt(db, ROWS_PER_INSERT)))) goto fail;
     for (int i = 0; i < n;) {
         /* a batch is ~5 us per event of CPU; on a core shared with the
          * event loop, a thread woken after its 50 ms sleep is not preempted
          * for all of it (measured: the loop waited 2.5 ms, the p99 of a
-         * single connection). A partial batch steps aside every 16 rows to
-         * let it run; a full one means the writer is behind and must not
-         * (yielding always let the queue grow to 150 MB under saturation). */
+         * single connection). A partial batch steps aside between
+         * statements (16 rows) to let it run; a full one means the writer
+         * is behind and must not (yielding always let the queue grow to
+         * 150 MB under saturation). */
         if (n < LDG_BATCH_FULL && i) sched_yield();
         int rows = n - i >= ROWS_PER_INSERT ? ROWS_PER_INSERT : 1;
-        if (st) sqlite3_clear_bindings(st); /* they point into the caller's batch */
-        st = insert_stmt(db, rows);
-        if (!st) goto fail;
+        sqlite3_stmt *st = rows == 1 ? one : many;
         for (int r = 0; r < rows; r++) bind_event(st, r, &ev[i + r]);
         if (sqlite3_step(st) != SQLITE_DONE) goto fail;
         sqlite3_reset(st);
         i += rows;
     }
-    if (st) sqlite3_clear_bindings(st); /* they point into the caller's batch */
+    insert_done(one, many);
     if (ldg_commit(db) != 0) goto fail;
     return 0;
 fail:
     if (err) *err = od_strdup(sqlite3_errmsg(db));
-    if (st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
+    insert_done(one, many);
     ldg_rollback(db);
     return -1;
 }

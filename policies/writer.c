@@ -127,8 +127,8 @@ static void *writer_main(void *arg)
         }
         w->n -= take;
         /* a queue that grew while the writer fell behind goes back once it
-         * is drained: ~700 bytes an event, and a burst's worth stayed
-         * resident (110 MB after a benchmark run on every core) */
+         * is drained: at ~700 bytes an event, a burst's worth stayed
+         * resident (the likely 110 MB after a benchmark run on every core) */
         if (!w->n && w->cap > 4 * BATCH_MAX) {
             free(w->q);
             w->q = NULL;
