@@ -461,28 +461,35 @@ static int match_from(const inj *st, const pat *p, int s, int k)
     return 0;
 }
 
-/* Runs the patterns over the hits. Only patterns whose every step has a
- * category present somewhere in the text can match: in ordinary prose that
- * rules out nearly all of them before any walking. */
+/* Whether every step of p has a category present somewhere in the text:
+ * in ordinary prose that rules out nearly every pattern before any walking. */
+static int pat_possible(const pat *p, uint64_t seen)
+{
+    for (int k = 0; k < p->nst; k++)
+        if (!(seen & p->st[k].cat)) return 0;
+    return 1;
+}
+
+/* Runs the patterns over the hits. Possibility is decided only for the
+ * patterns some hit starts, once each: eval runs for every string of a
+ * request (eight in a short chat), and deciding all sixty up front cost
+ * more than the whole walk. */
 static void eval(inj *st)
 {
     const gr_vocab *v = st->v;
-    uint8_t live[NPATS];
-    uint64_t trig = 0;
-    for (int p = 0; p < NPATS; p++) {
-        live[p] = st->grp[PATS[p].group] < PATS[p].weight;
-        for (int k = 0; k < PATS[p].nst && live[p]; k++) live[p] = (st->seen & PATS[p].st[k].cat) != 0;
-        if (live[p]) trig |= PATS[p].st[0].cat;
-    }
+    uint8_t known[NPATS]; /* 0 not decided, 1 possible, 2 not */
+    memset(known, 0, sizeof known);
     for (int k = 0; k < st->nh; k++) {
-        uint64_t c = st->h[k].cats & trig;
+        uint64_t c = st->h[k].cats & v->trig;
         while (c) {
             int b = __builtin_ctzll(c);
             c &= c - 1;
             for (int x = 0; x < v->nby[b]; x++) {
                 int pi = v->by[b][x];
                 const pat *p = &PATS[pi];
-                if (!live[pi] || st->grp[p->group] >= p->weight) continue;
+                if (st->grp[p->group] >= p->weight) continue;
+                if (!known[pi]) known[pi] = pat_possible(p, st->seen) ? 1 : 2;
+                if (known[pi] != 1) continue;
                 if (p->noneg && neg_before(st, k)) continue;
                 if (match_from(st, p, 0, k)) st->grp[p->group] = p->weight;
             }

@@ -157,6 +157,27 @@ static void t_estimate(void **state)
         cJSON_Delete(r);
     }
 
+    /* exact: ASCII bytes / 3 and other bytes / 2, each rounded up, at every
+     * length and wherever the non-ASCII bytes fall in the 8-byte words */
+    char text[64];
+    for (size_t n = 0; n < sizeof text; n++) {
+        size_t ascii = 0, other = 0;
+        for (size_t k = 0; k < n; k++) {
+            text[k] = (k * 7 + n) % 5 == 0 ? (char)0xC3 : (char)('a' + k % 26);
+            if ((unsigned char)text[k] >= 0x80) other++;
+            else ascii++;
+        }
+        text[n] = 0;
+        cJSON *r = cJSON_CreateObject();
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", text);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "messages"), m);
+        int64_t want = base + (int64_t)((ascii + 2) / 3 + (other + 1) / 2);
+        assert_int_equal(prov_estimate_prompt_tokens(r), want);
+        cJSON_Delete(r);
+    }
+
     /* images count a fixed worst case, not their base64 size; tools count */
     cJSON *full = load_json("openai_request_full.json");
     int64_t e = prov_estimate_prompt_tokens(full);
