@@ -78,6 +78,29 @@ static void t_numbers_exact(void **state)
     cJSON_Delete(n);
 }
 
+/* the plain run ends at the first byte to escape, wherever it falls in the
+ * 16- and 8-byte steps and the tail; bytes >= 0x80 and DEL are plain */
+static void t_plain_run(void **state)
+{
+    (void)state;
+    static const unsigned char special[] = {0x00, 0x01, 0x1F, '"', '\\'};
+    static const unsigned char plain[] = {0x20, 'a', 0x7F, 0x80, 0xC3, 0xFF, '/', '!'};
+    unsigned char buf[48] = {0};
+    for (size_t n = 0; n <= sizeof buf; n++) {
+        for (size_t k = 0; k < n; k++)
+            buf[k] = plain[(k * 5 + n) % sizeof plain];
+        assert_int_equal(od_json_plain_run(buf, n), n);
+        for (size_t at = 0; at < n; at++) {
+            for (size_t s = 0; s < sizeof special; s++) {
+                unsigned char keep = buf[at];
+                buf[at] = special[s];
+                assert_int_equal(od_json_plain_run(buf, n), at);
+                buf[at] = keep;
+            }
+        }
+    }
+}
+
 static void t_escapes(void **state)
 {
     (void)state;
@@ -369,6 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_same_as_cjson),
         cmocka_unit_test(t_numbers_exact),
+        cmocka_unit_test(t_plain_run),
         cmocka_unit_test(t_escapes),
         cmocka_unit_test(t_object_skip_extra),
         cmocka_unit_test(t_parse_same_as_cjson),
