@@ -33,14 +33,8 @@ typedef struct {
 
 #define BLK_LINK sizeof(char *)
 
-static void *arena_alloc(od_jarena *a, size_t n)
+static void *arena_grow(od_jarena *a, size_t n)
 {
-    n = (n + 7) & ~(size_t)7;
-    if (a->blk && a->used + n <= a->cap) {
-        void *p = a->blk + a->used;
-        a->used += n;
-        return p;
-    }
     size_t sz = a->cap * 2;
     if (sz < 4096) sz = 4096;
     if (sz < n + BLK_LINK) sz = n + BLK_LINK;
@@ -52,6 +46,18 @@ static void *arena_alloc(od_jarena *a, size_t n)
     a->used = BLK_LINK + n;
     a->total += sz;
     return b + BLK_LINK;
+}
+
+/* inline: every node and string of a stream event comes from here */
+static inline void *arena_alloc(od_jarena *a, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (a->blk && a->used + n <= a->cap) {
+        void *p = a->blk + a->used;
+        a->used += n;
+        return p;
+    }
+    return arena_grow(a, n);
 }
 
 static void arena_drop(od_jarena *a)
@@ -87,7 +93,7 @@ void od_jarena_free(od_jarena *a)
     arena_drop(a);
 }
 
-static void *r_alloc(rd *r, size_t n)
+static inline void *r_alloc(rd *r, size_t n)
 {
     if (r->a) return arena_alloc(r->a, n);
     void *p = od_jmalloc(n);
@@ -109,7 +115,9 @@ static cJSON *value(rd *r);
 
 static void ws(rd *r)
 {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+    /* compact JSON has none: one compare says so */
+    while (r->p < r->end && (unsigned char)*r->p <= ' ' &&
+           (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
         r->p++;
 }
 
@@ -155,9 +163,15 @@ static char *string(rd *r)
     const char *s = ++r->p;
     size_t run = od_json_plain_run((const unsigned char *)s, (size_t)(r->end - s));
     if (s + run < r->end && s[run] == '"') {
-        /* no escapes: the common case, one copy */
-        char *out = r_alloc(r, run + 1);
-        memcpy(out, s, run);
+        /* no escapes: the common case, one copy. Sized in whole words so
+         * that a key or a short value (most strings) is copied as one or
+         * two words, not through a call to memcpy; the bytes read past the
+         * closing quote are still inside the input. */
+        size_t size = (run + 8) & ~(size_t)7;
+        char *out = r_alloc(r, size);
+        if (size == 8 && r->end - s >= 8) memcpy(out, s, 8);
+        else if (size == 16 && r->end - s >= 16) memcpy(out, s, 16);
+        else memcpy(out, s, run);
         out[run] = 0;
         r->p = s + run + 1;
         return out;

@@ -283,6 +283,35 @@ static void t_parse_mutations(void **st)
 
 /* Arena trees: the same trees as the malloc ones, event after event,
  * through overflow blocks (a giant event) and the resets after them. */
+/* strings of every short length, as keys and values, at the end of the
+ * input and inside it, both allocators: short ones are copied in words */
+static void t_parse_short_strings(void **st)
+{
+    (void)st;
+    char text[40], doc[128];
+    od_jarena a = {0};
+    for (size_t n = 0; n < sizeof text; n++) {
+        for (size_t k = 0; k < n; k++) text[k] = (char)('a' + (k * 3 + n) % 26);
+        text[n] = 0;
+        for (int shape = 0; shape < 3; shape++) {
+            int len = shape == 0 ? snprintf(doc, sizeof doc, "\"%s\"", text)
+                    : shape == 1 ? snprintf(doc, sizeof doc, "{\"%s\":\"%s\"}", text, text)
+                                 : snprintf(doc, sizeof doc, "[\"%s\",1]", text);
+            char *exact = od_strndup(doc, (size_t)len); /* ASan sees a read past the input */
+            for (int arena = 0; arena < 2; arena++) {
+                cJSON *j = arena ? od_json_parse_in(&a, exact, (size_t)len) : od_json_parse(exact, (size_t)len, NULL);
+                assert_non_null(j);
+                const cJSON *v = shape == 0 ? j : shape == 1 ? j->child : j->child;
+                assert_string_equal(v->valuestring, text);
+                if (shape == 1) assert_string_equal(v->string, text);
+                if (!arena) cJSON_Delete(j);
+            }
+            free(exact);
+        }
+    }
+    od_jarena_free(&a);
+}
+
 static void t_parse_arena(void **st)
 {
     (void)st;
@@ -399,6 +428,7 @@ int main(void)
         cmocka_unit_test(t_parse_rejects),
         cmocka_unit_test(t_parse_depth),
         cmocka_unit_test(t_parse_mutations),
+        cmocka_unit_test(t_parse_short_strings),
         cmocka_unit_test(t_parse_arena),
         cmocka_unit_test(t_jalloc_reuse),
         cmocka_unit_test(t_jalloc_cjson),
