@@ -69,8 +69,8 @@ typedef struct pol_writer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv, idle_cv;
-    ldg_event *q;
-    int n, cap;
+    ldg_event *q;            /* waiting: q[head .. head + n) */
+    int head, n, cap;
     ldg_spend *sq;           /* budget write-backs, committed with the events */
     int sn, scap;
     ldg_grow *gq;            /* leases to grow ahead of need (written at once) */

@@ -121,11 +121,12 @@ static void *writer_main(void *arg)
         w->flush = 0;
         if (!grow_only) clock_gettime(CLOCK_REALTIME, &last);
         int take = grow_only ? 0 : w->n < BATCH_MAX ? w->n : BATCH_MAX;
-        if (take) {
-            memcpy(batch, w->q, (size_t)take * sizeof *batch);
-            memmove(w->q, w->q + take, (size_t)(w->n - take) * sizeof *w->q);
-        }
+        if (take) memcpy(batch, w->q + w->head, (size_t)take * sizeof *batch);
+        /* the rest stays where it is: moving it down for every batch made
+         * draining a backlog quadratic, under the lock the loop pushes with */
+        w->head += take;
         w->n -= take;
+        if (!w->n) w->head = 0;
         /* a queue that grew while the writer fell behind goes back once it
          * is drained: at ~700 bytes an event, a burst's worth stayed
          * resident (the likely 110 MB after a benchmark run on every core) */
@@ -217,8 +218,14 @@ void pol_writer_push(pol_writer *w, const ldg_event *ev)
         w->dropped++;
         free(ev->findings);
     } else {
-        w->q = room_for_one(w->q, w->n, &w->cap, sizeof *w->q, 1024);
-        w->q[w->n++] = *ev;
+        if (w->head && w->head + w->n == w->cap && w->head >= w->cap / 2) {
+            /* full, and half of it taken: slide down instead of growing
+             * (each event moves once per halving: amortised constant) */
+            memmove(w->q, w->q + w->head, (size_t)w->n * sizeof *w->q);
+            w->head = 0;
+        }
+        w->q = room_for_one(w->q, w->head + w->n, &w->cap, sizeof *w->q, 1024);
+        w->q[w->head + w->n++] = *ev;
         w->queued++;
         if (w->n >= BATCH_MAX) pthread_cond_signal(&w->cv);
     }

@@ -1089,6 +1089,69 @@ static void test_writer_queue_shrinks(void **state)
     assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events WHERE request_id LIKE 'req_shrink_%'"), 5000);
 }
 
+/* A backlog drains from the front without moving the rest, and a full
+ * array whose front half is taken slides down instead of growing; the
+ * events are written in the order they were pushed, whatever happened. */
+static void push_numbered(pol_writer *w, int i)
+{
+    ldg_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = "tool";
+    ev.status = "ok";
+    ev.ts_ms = i;
+    snprintf(ev.request_id, sizeof ev.request_id, "req_order_%06d", i);
+    pol_writer_push(w, &ev);
+}
+
+static void test_writer_backlog_order(void **state)
+{
+    fx *f = *state;
+    pol_writer *w = &f->e->writer;
+    char *err = NULL;
+    if (ldg_exec(f->admin, "BEGIN IMMEDIATE", &err) != 0) fail_msg("%s", err); /* the writer waits on this */
+    int pushed = 0;
+    while (pushed < 1024) push_numbered(w, pushed++);
+    /* the writer took a full batch off the front and is stuck committing it */
+    for (int tries = 0;; tries++) {
+        pthread_mutex_lock(&w->mu);
+        int head = w->head, busy = w->busy;
+        pthread_mutex_unlock(&w->mu);
+        if (head == LDG_BATCH_FULL && busy) break;
+        if (tries > 2000) fail_msg("the writer never took a batch (head %d)", head);
+        usleep(1000);
+    }
+    /* read now, checked once the ledger is unlocked: a failed check must
+     * not leave the writer stuck behind the lock (teardown would wait) */
+    pthread_mutex_lock(&w->mu);
+    int cap1 = w->cap, n1 = w->n;
+    pthread_mutex_unlock(&w->mu);
+    push_numbered(w, pushed++); /* full, front half taken: slides down */
+    pthread_mutex_lock(&w->mu);
+    int head2 = w->head, cap2 = w->cap, n2 = w->n;
+    pthread_mutex_unlock(&w->mu);
+    while (pushed < 1700) push_numbered(w, pushed++);
+    if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
+    pol_writer_flush(w);
+    assert_int_equal(cap1, 1024);
+    assert_int_equal(n1, 1024 - LDG_BATCH_FULL);
+    assert_int_equal(head2, 0);
+    assert_int_equal(cap2, 1024);
+    assert_int_equal(n2, 1024 - LDG_BATCH_FULL + 1);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->admin, "SELECT ts_ms, request_id FROM events WHERE request_id LIKE "
+                                                  "'req_order_%' ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    int i = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char want[32];
+        snprintf(want, sizeof want, "req_order_%06d", i);
+        assert_int_equal(sqlite3_column_int64(st, 0), i);
+        assert_string_equal((const char *)sqlite3_column_text(st, 1), want);
+        i++;
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(i, pushed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1115,6 +1178,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v2_status_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_batch_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_queue_shrinks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_backlog_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
