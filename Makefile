@@ -54,7 +54,8 @@ build/$(1)/bench/%: tests/bench/%.c build/$(1)/libodock.a $$(HDRS)
 build/$(1)/.dirs:
 	@mkdir -p build/$(1) && touch $$@
 
-$(1): build/$(1)/odock $$($(1)_UNITS) $$($(1)_TOOLS)
+# mcp_load: the benchmark's MCP client, also driven by tests/e2e/mcp_load.sh
+$(1): build/$(1)/odock $$($(1)_UNITS) $$($(1)_TOOLS) build/$(1)/bench/mcp_load
 endef
 
 $(eval $(call flavour,rel,$(OPT)))
