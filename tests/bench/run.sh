@@ -58,7 +58,8 @@ if [ ${#need_apt[@]} -gt 0 ] || [ ${#opt_apt[@]} -gt 0 ]; then
   [ ${#opt_pkgs[@]} -eq 0 ] || apt_get install -y -qq "${opt_pkgs[@]}" >/dev/null ||
     echo "bench: could not install ${opt_pkgs[*]}; the runs that need it are skipped" >&2
 fi
-[ -x "$ODOCK" ] && [ -x "$BIN/upstream" ] && [ -x "$BIN/streams" ] && [ -x "$BIN/relay" ] || die "build first: make bench"
+[ -x "$ODOCK" ] && [ -x "$BIN/upstream" ] && [ -x "$BIN/streams" ] && [ -x "$BIN/relay" ] && [ -x "$BIN/mcp_load" ] ||
+  die "build first: make bench"
 stamp="$NPM_DIR/node_modules/.bench-lock"
 if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$NPM_DIR/package-lock.json"; then
   log "npm ci in tests/bench (Portkey, supergateway, MCP SDK, server-everything)"
@@ -374,17 +375,35 @@ fi
 
 # ---------------------------------------------------------------- MCP
 EVERY="$NPM_DIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
-mcp_run() { # KEY [mcp_bench args...]: sequential and 16 clients
+# Two clients: mcp_run is the official SDK client (tests/bench/mcp_bench.mjs:
+# what an SDK user sees, but it costs ~0.5 ms per HTTP call itself),
+# mcpc_run the C load client (tests/bench/mcp_load.c, HTTP only, pinned to
+# CPU_LOAD like wrk: it measures the server, not itself). Both print the same
+# JSON line; sequential and 16 clients each.
+mcp_run() { # KEY [mcp_bench args...]
   local key=$1; shift
+  mcp_runs "$key" 2 node "$NPM_DIR/mcp_bench.mjs" "$@"
+}
+mcpc_run() { # KEY [mcp_load args...]
+  local key=$1; shift
+  local pin=(taskset -c "$CPU_LOAD"); [ -n "$CPU_LOAD" ] || pin=()
+  mcp_runs "$key" $((${#pin[@]} + 1)) "${pin[@]}" "$BIN/mcp_load" "$@"
+}
+# mcp_runs KEY N CLIENT... ARGS...: the first N words are the client's command, the
+# run options go between it and ARGS (mcp_bench.mjs wants --stdio CMD last);
+# fills R[KEY.C], R[KEY.C.p50|total|err] for C = 1 and 16 clients
+mcp_runs() {
+  local key=$1 nc=$2; shift 2
+  local cmd=("${@:1:nc}"); shift "$nc"
   local n j
   for n in 1 16; do
-    j=$(timeout $((BENCH_MCP_SECONDS * 3 + 60)) node "$NPM_DIR/mcp_bench.mjs" --clients "$n" \
+    j=$(timeout $((BENCH_MCP_SECONDS * 3 + 60)) "${cmd[@]}" --clients "$n" \
         --seconds "$BENCH_MCP_SECONDS" --warmup 2 "$@" 2>"$T/mcp-$key-$n.err" | tail -1) || true
     R[$key.$n]=$(jq -r '.calls_per_s // empty' <<<"$j" 2>/dev/null || true)
     R[$key.$n.p50]=$(jq -r '.p50_ms // empty' <<<"$j" 2>/dev/null || true)
     R[$key.$n.total]=$(jq -r '.total_calls // 0' <<<"$j" 2>/dev/null || echo 0)
     R[$key.$n.err]=$(jq -r '.errors // 0' <<<"$j" 2>/dev/null || echo 0)
-    if [ -n "${R[$key.$n]}" ]; then
+    if [ -n "${R[$key.$n]}" ] && [ "${R[$key.$n]}" != 0 ]; then
       printf '   %-26s %2d client(s) %8.0f calls/s  p50 %6.3f ms  (%d errors)\n' "$key" "$n" "${R[$key.$n]}" "${R[$key.$n.p50]}" "${R[$key.$n.err]}" >&2
     else
       printf '   %-26s %2d client(s) failed: %s\n' "$key" "$n" "$(tail -2 "$T/mcp-$key-$n.err" | tr '\n' ' ')" >&2
@@ -416,6 +435,7 @@ JSON
   EV_PID=$LAST_PID
   for _ in $(seq 100); do grep -q listening "$T/everything_http.log" 2>/dev/null && break; sleep 0.1; done
   mcp_run mcp.direct_http --url "http://127.0.0.1:$EV_PORT/mcp"
+  mcpc_run mcpc.direct_http --url "http://127.0.0.1:$EV_PORT/mcp"
   stop "$EV_PID"
 
   # odock serve's /mcp (Streamable HTTP), if this build has it
@@ -429,6 +449,7 @@ JSON
     if [ "$code" = 200 ]; then
       R[mcp.odock_http.available]=yes
       mcp_run mcp.odock_http --header "Authorization: Bearer $MKEY" --url "http://127.0.0.1:$MCP_PORT/mcp"
+      mcpc_run mcpc.odock_http --header "Authorization: Bearer $MKEY" --url "http://127.0.0.1:$MCP_PORT/mcp"
     else
       printf '   odock serve /mcp: not available (initialize answered HTTP %s)\n' "$code" >&2
     fi
@@ -442,9 +463,10 @@ JSON
   for _ in $(seq 100); do curl -s -o /dev/null -m 1 "http://127.0.0.1:$SG_PORT/healthz" && break; \
     (exec 3<>"/dev/tcp/127.0.0.1/$SG_PORT") 2>/dev/null && break; sleep 0.1; done
   mcp_run mcp.supergateway --url "http://127.0.0.1:$SG_PORT/mcp"
+  mcpc_run mcpc.supergateway --url "http://127.0.0.1:$SG_PORT/mcp"
   stop "$SG_PID"
   R[mcp.ledger]=$(sqlite3 "$MDB" "select count(*) from events where kind='tool'" 2>/dev/null || echo "?")
-  mt=0; for k in mcp.odock_stdio mcp.odock_http; do for n in 1 16; do mt=$((mt + ${R[$k.$n.total]:-0})); done; done
+  mt=0; for k in mcp.odock_stdio mcp.odock_http mcpc.odock_http; do for n in 1 16; do mt=$((mt + ${R[$k.$n.total]:-0})); done; done
   R[mcp.sent]=$mt
 fi
 
