@@ -30,6 +30,7 @@ typedef struct stdio_t {
     size_t woff;
     mcp_lines out_lines, err_lines;
     int dead;          /* on_closed delivered */
+    int64_t closing_us; /* when stdin was closed (0: not yet) */
     int in_out_cb;     /* inside the stdout callback: defer nothing, just mark */
 } stdio_t;
 
@@ -136,6 +137,7 @@ static void st_begin_close(mcp_transport *base)
     stdio_t *t = (stdio_t *)base;
     if (t->w_in) { od_fd_close(t->w_in); t->w_in = NULL; }
     if (t->in_fd >= 0) { close(t->in_fd); t->in_fd = -1; }
+    if (!t->closing_us) t->closing_us = od_mono_us();
 }
 
 static int wait_exit(stdio_t *t, int ms)
@@ -157,8 +159,12 @@ static void st_close(mcp_transport *base)
     if (t->w_out) od_fd_close(t->w_out);
     if (t->w_err) od_fd_close(t->w_err);
     if (t->pid > 0 && !t->reaped) {
-        /* the spec's order: stdin closed, then SIGTERM, then SIGKILL */
-        if (!wait_exit(t, 1000)) {
+        /* the spec's order: stdin closed, then SIGTERM, then SIGKILL. The
+         * second counts from when stdin was closed: the mux closes every
+         * server's stdin first, so servers that ignore it (server-everything
+         * does) share that second instead of taking one each, in turn */
+        int64_t left_ms = 1000 - (od_mono_us() - t->closing_us) / 1000;
+        if (!wait_exit(t, left_ms > 0 ? (int)left_ms : 0)) {
             kill(-t->pid, SIGTERM);
             if (!wait_exit(t, 1000)) {
                 kill(-t->pid, SIGKILL);

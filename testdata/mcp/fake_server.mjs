@@ -128,4 +128,6 @@ rl.on('line', (line) => {
   try { m = JSON.parse(line); } catch { send({jsonrpc: '2.0', id: null, error: {code: -32700, message: 'Parse error'}}); return; }
   handle(m);
 });
-rl.on('close', () => process.exit(0));
+// FAKE_IGNORE_STDIN_CLOSE=1: like servers that only stop on a signal
+if (process.env.FAKE_IGNORE_STDIN_CLOSE === '1') rl.on('close', () => setInterval(() => {}, 1 << 30));
+else rl.on('close', () => process.exit(0));

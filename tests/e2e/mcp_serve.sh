@@ -159,3 +159,23 @@ kill -TERM "$SERVE_PID" 2>/dev/null; rc=0; wait "$SERVE_PID" || rc=$?
 if [ "$rc" = 0 ] && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SERVE_LOG"; then ok "odock serve exits cleanly on SIGTERM (upstreams stopped, no sanitizer report)"
 else fail "odock serve exits cleanly on SIGTERM (exit $rc)"; grep -A30 -E 'Sanitizer|runtime error' "$SERVE_LOG" | head -40 | sed 's/^/    # /'; fi
 [[ "$UPID" =~ ^[0-9]+$ ]] && ! kill -0 "$UPID" 2>/dev/null && ok "the upstream child process is stopped with odock" || fail "upstream pid [$UPID] still running"
+
+# ---- stopping servers that ignore their stdin closing: one second shared ----
+# (each server used to get its own second, in turn: four took over four)
+srv() { printf '{"name": "s%d", "command": "node", "args": ["%s"], "env": {"FAKE_IGNORE_STDIN_CLOSE": "1", "FAKE_NAME": "slowstop%d"}}' "$1" "$FAKE" "$1"; }
+cat >"$T/slow_stop.json" <<JSON
+{"database": "$T/ledger.db", "mcp_servers": [$(srv 1), $(srv 2), $(srv 3), $(srv 4)]}
+JSON
+SPORT=$(free_port)
+"$ODOCK" serve --config "$T/slow_stop.json" --listen "127.0.0.1:$SPORT" --db "$T/ledger.db" >"$T/slow_stop.log" 2>&1 &
+SPID=$!; _pids+=("$SPID")
+wait_port "$SPORT" || fail "odock serve with four servers listens"
+# a session starts the servers; its initialize answers once all four are up
+code=$(curl -s -m 20 -o /dev/null -w '%{http_code}' "${AUTH[@]}" -H 'content-type: application/json' \
+  -H 'accept: application/json, text/event-stream' -d "$INIT" "http://127.0.0.1:$SPORT/mcp")
+eq "four servers that ignore stdin closing: initialized" "$code" "200"
+t0=$(date +%s%N)
+kill -TERM "$SPID" 2>/dev/null; rc=0; wait "$SPID" || rc=$?
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$rc" = 0 ] && [ "$el" -lt 3000 ]; then ok "and stopped in ${el} ms (one shared second, then SIGTERM)"
+else fail "four servers that ignore stdin: exit $rc after ${el} ms (want < 3000)"; sed 's/^/    # /' "$T/slow_stop.log" | tail -5; fi
