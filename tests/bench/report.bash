@@ -21,6 +21,10 @@ errs() { have "$1.requests" && echo "$(num "$1.err_status") / $(( $(num "$1.err_
 mcp_row() { # LABEL KEY: a row of the MCP table
   echo "| $1 | $(rps "$2.1") | $(ms "$2.1.p50") | $(rps "$2.16") |"
 }
+odock_http_row() { # KEY: odock serve's /mcp row, if this build has /mcp
+  if [ "${R[mcp.odock_http.available]:-no}" = yes ]; then mcp_row "through odock serve \`/mcp\` (Streamable HTTP → stdio)" "$1"
+  else echo "| through odock serve \`/mcp\` (Streamable HTTP → stdio) | not available | — | not available |"; fi
+}
 
 report() {
   local C=$BENCH_CONNS
@@ -128,11 +132,11 @@ $(mcp_row "direct, stdio (SDK client spawns server-everything)" mcp.direct_stdio
 $(mcp_row "through a byte relay in C (tests/bench/relay.c: copies bytes, no parsing)" mcp.relay_stdio)
 $(mcp_row "through \`odock mcp\` (stdio, full governance)" mcp.odock_stdio)
 $(mcp_row "direct, Streamable HTTP (server-everything streamableHttp)" mcp.direct_http)
-| through odock serve \`/mcp\` (Streamable HTTP → stdio) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.1 || echo "not available") | $(ms mcp.odock_http.1.p50) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcp.odock_http.16 || echo "not available") |
+$(odock_http_row mcp.odock_http)
 $(mcp_row "supergateway --stateful (Streamable HTTP → stdio)" mcp.supergateway)
 | *Streamable HTTP, C load client (tests/bench/mcp_load.c):* | | | |
 $(mcp_row "direct (server-everything streamableHttp)" mcpc.direct_http)
-| through odock serve \`/mcp\` (Streamable HTTP → stdio) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcpc.odock_http.1 || echo "not available") | $(ms mcpc.odock_http.1.p50) | $( [ "${R[mcp.odock_http.available]:-no}" = yes ] && rps mcpc.odock_http.16 || echo "not available") |
+$(odock_http_row mcpc.odock_http)
 $(mcp_row "supergateway --stateful (Streamable HTTP → stdio)" mcpc.supergateway)
 
 Each client is its own MCP session: with stdio, its own child process (so 16 clients = 16
