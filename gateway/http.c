@@ -3,6 +3,7 @@
  * framing we write ourselves so HTTP/1.1 keep-alive survives SSE). Writes
  * happen only in LWS_CALLBACK_HTTP_WRITEABLE, one lws_write per turn. */
 #include "call.h"
+#include "../mcp/jsonrpc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ struct gw_conn {
     od_buf out;
     size_t off;
     int close_after;
+    int body_done;        /* BODY_COMPLETION seen: a second one means pipelining */
     int was_paused_notice; /* pending crossed the high-water mark */
     char method[8];       /* MCP routes take several */
     void *mcp_ref;        /* mcp_http.c's stream bound to this conn */
@@ -211,22 +213,26 @@ const char *gw_conn_method(const gw_conn *c)
  * the loop spins at 100 % CPU until a write fails, up to two keep-alives
  * (30 s) later. Measured: each SDK client that left made odock serve burn a
  * whole core, slowing every other session on it. (lws_rx_flow_control is no
- * way out: on such a wsi it re-arms POLLOUT every turn instead.) So a long
- * stream also watches its socket itself, through a private dup: the hang-up
- * closes the connection on the next turn, and the watch goes before the
- * stream's last chunk, when lws reads the connection again. */
-static int peer_gone(int fd)
+ * way out: on such a wsi it re-arms POLLOUT every turn instead.) Bytes the
+ * client sends behind the stream (a pipelined request) spin it the same way,
+ * for the stream's whole life. So a long stream also watches its socket
+ * itself, through a private dup: a hang-up, or a request it cannot serve
+ * until the stream ends, closes the connection on the next turn; the watch
+ * goes before the stream's last chunk, when lws reads the connection again. */
+static int peer_spoke_or_left(int fd)
 {
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 static void hup_cb(od_fd *w, int events, void *ud)
 {
     gw_conn *c = ud;
-    od_fd_want(w, 0); /* one look: bytes (a pipelined request) wait for lws */
-    if (c->wsi && ((events & OD_FD_CLOSED) || peer_gone((int)lws_get_socket_fd(c->wsi))))
+    if (c->wsi && !(events & OD_FD_CLOSED) && !peer_spoke_or_left((int)lws_get_socket_fd(c->wsi)))
+        return; /* woken for nothing: keep watching */
+    od_fd_want(w, 0);
+    if (c->wsi)
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
 }
 
@@ -384,6 +390,20 @@ static int complete(gw_conn *c)
     return 0;
 }
 
+/* writes the next piece of c->out (buf: LWS_PRE + GW_WCHUNK bytes);
+ * 1 if it was the answer's last, 0 if not, -1 if the write failed */
+static int write_chunk(gw_conn *c, unsigned char *buf)
+{
+    size_t avail = c->out.len - c->off;
+    size_t n = avail > GW_WCHUNK ? GW_WCHUNK : avail;
+    int last = c->ended && n == avail;
+    memcpy(buf + LWS_PRE, c->out.p + c->off, n);
+    if (lws_write(c->wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+        return -1;
+    c->off += n;
+    return last;
+}
+
 static int conn_write(gw_conn *c)
 {
     unsigned char buf[LWS_PRE + GW_WCHUNK];
@@ -407,12 +427,9 @@ static int conn_write(gw_conn *c)
             return complete(c);
         return 0;
     }
-    size_t n = avail > GW_WCHUNK ? GW_WCHUNK : avail;
-    int last = c->ended && n == avail;
-    memcpy(buf + LWS_PRE, c->out.p + c->off, n);
-    if (lws_write(c->wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n)
+    int last = write_chunk(c, buf);
+    if (last < 0)
         return -1;
-    c->off += n;
     if (c->off == c->out.len) {
         od_buf_reset(&c->out);
         c->off = 0;
@@ -566,6 +583,62 @@ static void too_large(gw_conn *c, int close)
                   "request body exceeds max_body_bytes");
 }
 
+/* whatever works for this connection's request is told the client left */
+static void detach(gw_conn *c)
+{
+    if (c->mcp_ref) {
+        void *ref = c->mcp_ref;
+        c->mcp_ref = NULL;
+        gw_mcp_conn_gone(ref);
+    }
+    if (c->call) {
+        gw_call *call = c->call;
+        c->call = NULL;
+        gw_call_client_gone(call);
+    }
+    if (c->fwd) {
+        gw_fwd *f = c->fwd;
+        c->fwd = NULL;
+        gw_forward_gone(f);
+    }
+}
+
+/* A POST's BODY_COMPLETION again, in the same transaction: lws 4.1
+ * read bytes after the body (a pipelined request) and offers them anew on
+ * every loop turn until this transaction completes, calling BODY_COMPLETION
+ * each time without reading them: a busy loop for as long as the answer
+ * takes (a 60 s model call burns a core). Dispatched again, it was a second
+ * call on one connection and a use after free; and once the transaction
+ * completed, lws looped on the stashed request inside one service call for
+ * ever (measured: two pipelined POSTs with a wrong key stopped the whole
+ * server). So an answer already made goes out now; otherwise the work under
+ * way is dropped as if the client had left and a 400 says why (a stream
+ * under way just ends). Then the connection closes: clients retry
+ * unanswered pipelined requests on a new connection. */
+static int pipelined(gw_conn *c)
+{
+    static const char msg[] = "pipelined requests behind a request in progress are not supported: "
+                              "wait for each answer, or use one connection per request";
+    unsigned char buf[LWS_PRE + GW_WCHUNK];
+    c->close_after = 1;
+    if (!c->ended) {
+        detach(c);
+        if (c->responding)
+            return -1; /* a stream under way: it just ends */
+        if (c->route == RT_MCP || c->route == RT_MCP_MSG)
+            gw_mcp_error(c, 400, MCP_ERR_INVALID_REQUEST, msg, "pipelining_not_supported");
+        else
+            gw_send_error(c, c->route == RT_MESSAGES, NULL, 400, "pipelining_not_supported", msg);
+    }
+    /* the whole answer now: the connection closes when we return (lws
+     * sends what the socket did not take before closing) */
+    if (!c->headers_sent && write_headers(c) < 0)
+        return -1;
+    while (c->off < c->out.len && write_chunk(c, buf) == 0)
+        ;
+    return -1;
+}
+
 /* lws' protocol callback: one gw_conn per HTTP transaction */
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -648,6 +721,9 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        if (c->body_done)
+            return pipelined(c);
+        c->body_done = 1;
         if (c->responding)
             return 0;
         if (c->too_large) {
@@ -660,21 +736,7 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return conn_write(c);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (c && c->wsi) {
-            if (c->mcp_ref) {
-                void *ref = c->mcp_ref;
-                c->mcp_ref = NULL;
-                gw_mcp_conn_gone(ref);
-            }
-            if (c->call) {
-                gw_call *call = c->call;
-                c->call = NULL;
-                gw_call_client_gone(call);
-            }
-            if (c->fwd) {
-                gw_fwd *f = c->fwd;
-                c->fwd = NULL;
-                gw_forward_gone(f);
-            }
+            detach(c);
             hup_unwatch(c);
             od_buf_free(&c->body);
             od_buf_free(&c->hdrs);

@@ -124,6 +124,20 @@ for _ in $(seq 30); do
 done
 [ "$after" -gt "$before" ] && ok "a client gone mid-call: the call is cancelled and recorded client_closed" || fail "client_closed on disconnect ($before -> $after)"
 
+# pipelined POSTs behind an unanswered call: a JSON-RPC 400 and the
+# connection closes (lws 4.1 re-offered the bytes on every loop turn); and
+# bytes sent behind an open GET stream close it (they spun the loop for the
+# stream's whole life)
+SLOW='{"path": "/mcp", "headers": {"Authorization": "Bearer '"$KEY"'", "mcp-session-id": "'"$SID"'", "Accept": "application/json, text/event-stream"}, "body": {"jsonrpc": "2.0", "id": 100, "method": "tools/call", "params": {"name": "fake__slow", "arguments": {"ms": 600}}}}'
+GET='{"method": "GET", "path": "/mcp", "headers": {"Authorization": "Bearer '"$KEY"'", "mcp-session-id": "'"$SID"'", "Accept": "text/event-stream"}}'
+j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "{\"send\": [[0, [$SLOW, $SLOW]]], \"min_s\": 1}")
+eq "pipelined POSTs behind a call: HTTP 400, JSON-RPC -32600 naming pipelining, closed" \
+   "$(jq -c '[.status, (.bodies[0] | fromjson | .error.code, (.error.message | test("pipelined"))), .closed]' <<<"$j")" '[[400],-32600,true,true]'
+check "... no busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
+j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "{\"send\": [[0, [$GET]], [0.3, [$SLOW]]], \"min_s\": 1}")
+eq "a request sent behind an open GET stream: the stream closes" "$(jq -c '[.status, .closed]' <<<"$j")" '[[200],true]'
+check "... no busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
+
 eq "DELETE ends the session: 200" "$(mcp DELETE "${AUTH[@]}" "${S[@]}")" 200
 eq "after DELETE the session is gone: 404" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":7,"method":"ping"}')" 404
 

@@ -110,6 +110,37 @@ eq "server answers while slow clients hang" "$(curl -s -m 2 "$BASE/healthz")" '{
 check "slow headers: connection dropped by the header timeout" wait "$sp1"
 check "slow body: connection dropped by the header timeout" wait "$sp2"
 
+# pipelining: lws 4.1 re-offers bytes behind a POST body on every loop turn
+# (a busy loop; once a crash, once a server-wide hang). Requests behind an
+# unanswered one get a 400 and the connection closes. odock's CPU time
+# while it lasts shows there is no busy loop.
+# raw KEY MODEL MODE: three chat requests in one write (MODE coalesced), or
+# one and another 0.3 s later (MODE later); tests/e2e/raw_http.py's JSON line
+raw() {
+  local r='{"path": "/v1/chat/completions", "headers": {"Authorization": "Bearer '"$1"'"}, "body": {"model": "'"$2"'", "messages": [{"role": "user", "content": "p"}]}}'
+  local send="[[0, [$r, $r, $r]]]" n=3
+  [ "$3" = later ] && send="[[0, [$r]], [0.3, [$r]]]" && n=2
+  python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "{\"send\": $send, \"expect\": $n, \"timeout\": 4, \"min_s\": 1.2}"
+}
+j=$(raw "odk_AAAAAAAA_nope" mock/echo coalesced)
+eq "pipelined POSTs, first refused (401): its answer, then the connection closes" "$(jq -c '[.status, .closed]' <<<"$j")" "[[401],true]"
+check "... and no busy loop ($(jq .cpu_ticks <<<"$j") ticks of CPU in $(jq .seconds <<<"$j") s)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
+eq "... and the server still answers (it used to hang in lws)" "$(curl -s -m 2 "$BASE/healthz")" '{"status":"ok"}'
+j=$(raw "$KEY" mock/slow-800 coalesced)
+eq "pipelined POSTs behind a slow call: 400 pipelining_not_supported, closed" \
+   "$(jq -c '[.status, (.bodies[0] | fromjson | .error.code), .closed]' <<<"$j")" '[[400],"pipelining_not_supported",true]'
+check "... without a busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
+check "... the dropped call is recorded as client_closed" wait_events 1 "WHERE target='mock/slow-800' AND reason='client_closed'"
+# whether lws reads a request sent while the first is under way depends on
+# the turn it lands in: answered in turn, or refused like the above
+j=$(raw "$KEY" mock/slow-500 later)
+case "$(jq -c '[.status, .closed]' <<<"$j")" in
+  "[[200,200],false]") ok "a request sent while the first is under way: both answered, in order" ;;
+  "[[400],true]") ok "a request sent while the first is under way: refused with 400, closed" ;;
+  *) fail "a request sent while the first is under way: $j" ;;
+esac
+check "... without a busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
+
 # client disconnect mid-stream: upstream cancelled, charged for what streamed
 curl -s -N -m 1 -H "Authorization: Bearer $KEY" -d '{"model":"drip","stream":true,"messages":[{"role":"user","content":"one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"}]}' "$BASE/v1/chat/completions" >"$T/partial"
 check "disconnect: client got part of the stream" grep -q '^data: {' "$T/partial"
