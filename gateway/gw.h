@@ -110,6 +110,7 @@ enum { GW_MCP_STREAMABLE = 1, GW_MCP_SSE, GW_MCP_MESSAGES };
 void gw_mcp_start(gw_server *s);
 void gw_mcp_stop(gw_server *s);
 int gw_mcp_pending(gw_server *s); /* tool calls and other requests in flight: drained on shutdown */
+void gw_mcp_drain(gw_server *s);   /* stopping: held initializes answered now */
 /* /mcp (GW_MCP_STREAMABLE), GET /sse, POST /messages?sessionId= */
 void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
                     const char *body, size_t len);

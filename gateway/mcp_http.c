@@ -1028,6 +1028,12 @@ int gw_mcp_pending(gw_server *s)
     return n;
 }
 
+void gw_mcp_drain(gw_server *s)
+{
+    for (gw_msess *ms = s->mcp ? s->mcp->sessions : NULL; ms; ms = ms->next)
+        mcp_session_refuse_initialize(ms->s, "the gateway is shutting down");
+}
+
 void gw_mcp_stop(gw_server *s)
 {
     gw_mcp *g = s->mcp;

@@ -93,6 +93,7 @@ static void tick(od_timer *t, void *ud)
     if (gw_signalled && !s->draining) {
         s->draining = 1;
         s->drain_deadline_us = now + (int64_t)s->t.drain_timeout_ms * 1000;
+        gw_mcp_drain(s); /* before counting: a held initialize need not wait for slow servers */
         od_info("odock serve: shutting down, %d request(s) in flight", s->inflight + gw_mcp_pending(s));
     }
     if (s->draining) {

@@ -95,5 +95,9 @@ int mcp_session_pending(const mcp_session *s);         /* requests not yet answe
 /* Answer to "Message too large" framing errors found by a transport (the
  * stdio line splitter): sends the JSON-RPC error for it. */
 void mcp_session_too_large(mcp_session *s);
+/* an initialize still waiting for slow servers is answered now with an
+ * error saying why (the gateway is stopping: its drain waits for every
+ * pending answer, and servers may take startup_wait_ms to settle) */
+void mcp_session_refuse_initialize(mcp_session *s, const char *why);
 
 #endif

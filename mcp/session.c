@@ -71,6 +71,8 @@ static void reply_result(mcp_session *s, mcp_batch *b, const cJSON *id, cJSON *r
 /* ------------------------------------------------------------------ */
 /* initialize */
 
+static void run_queued(mcp_session *s);
+
 static void answer_initialize(mcp_session *s)
 {
     od_timer_stop(&s->init_timer);
@@ -91,7 +93,12 @@ static void answer_initialize(mcp_session *s)
     s->initialized = 1;
     reply_result(s, b, id, r);
     cJSON_Delete(id);
-    /* a client that did not wait for the answer: now its turn */
+    run_queued(s);
+}
+
+/* a client that did not wait for initialize's answer: now its turn */
+static void run_queued(mcp_session *s)
+{
     char **q = s->queued;
     int nq = s->nqueued;
     s->queued = NULL;
@@ -113,6 +120,20 @@ static void init_timer_fn(od_timer *t, void *ud)
 void session_upstreams_settled(mcp_session *s)
 {
     if (s->init_id) answer_initialize(s);
+}
+
+void mcp_session_refuse_initialize(mcp_session *s, const char *why)
+{
+    if (!s->init_id)
+        return;
+    od_timer_stop(&s->init_timer);
+    cJSON *id = s->init_id;
+    mcp_batch *b = s->init_batch;
+    s->init_id = NULL;
+    s->init_batch = NULL;
+    reply_error(s, b, id, MCP_ERR_INTERNAL, why, "shutting_down");
+    cJSON_Delete(id);
+    run_queued(s); /* not initialized: each gets its error */
 }
 
 static void do_initialize(mcp_session *s, mcp_batch *b, mcp_msg *msg)

@@ -174,6 +174,29 @@ if [ "$rc" = 0 ] && ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "
 else fail "odock serve exits cleanly on SIGTERM (exit $rc)"; grep -A30 -E 'Sanitizer|runtime error' "$SERVE_LOG" | head -40 | sed 's/^/    # /'; fi
 [[ "$UPID" =~ ^[0-9]+$ ]] && ! kill -0 "$UPID" 2>/dev/null && ok "the upstream child process is stopped with odock" || fail "upstream pid [$UPID] still running"
 
+# ---- stopping while an initialize waits for a server that never answers ----
+# (the drain counted the held initialize and waited for the servers' startup
+# wait, 20 s by default, even when its client had left)
+cat >"$T/silent.json" <<JSON
+{"database": "$T/ledger.db", "mcp_servers": [{"name": "silent", "command": "sleep", "args": ["60"]}]}
+JSON
+SPORT=$(free_port)
+"$ODOCK" serve --config "$T/silent.json" --listen "127.0.0.1:$SPORT" --db "$T/ledger.db" >"$T/silent.log" 2>&1 &
+SPID=$!; _pids+=("$SPID")
+wait_port "$SPORT" || fail "odock serve with a silent server listens"
+minit() { curl -s -m "$1" -o "$2" "${AUTH[@]}" -H 'content-type: application/json' -H 'accept: application/json' -d "$INIT" "http://127.0.0.1:$SPORT/mcp"; }
+minit 0.5 /dev/null         # a client that gives up
+minit 10 "$T/held.json" &   # one that waits
+HELD=$!
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$SPID" 2>/dev/null; rc=0; wait "$SPID" || rc=$?
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait "$HELD"
+if [ "$rc" = 0 ] && [ "$el" -lt 4000 ]; then ok "stopped in ${el} ms with initializes held for a silent server"
+else fail "with initializes held: exit $rc after ${el} ms (want < 4000)"; sed 's/^/    # /' "$T/silent.log" | tail -5; fi
+eq "the waiting client's initialize is answered: -32603, shutting_down" "$(jq -c '[.error.code, .error.data.reason]' "$T/held.json" 2>/dev/null)" '[-32603,"shutting_down"]'
+
 # ---- stopping servers that ignore their stdin closing: one second shared ----
 # (each server used to get its own second, in turn: four took over four)
 srv() { printf '{"name": "s%d", "command": "node", "args": ["%s"], "env": {"FAKE_IGNORE_STDIN_CLOSE": "1", "FAKE_NAME": "slowstop%d"}}' "$1" "$FAKE" "$1"; }
