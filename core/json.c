@@ -100,6 +100,30 @@ static void put_number(od_buf *b, double d)
         od_buf_put_i64(b, (int64_t)d);
         return;
     }
+    /* short decimals (temperature 0.2, top_p 0.95): m / 10^k for the
+     * smallest k whose division gives d back. Division is correctly
+     * rounded, as is reading "m with k decimals", so the text reads back as
+     * d; no trailing zero (then a smaller k matched). snprintf and strtod
+     * were a third of writing a chat request. */
+    static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
+    for (int k = 0; k < 6; k++) {
+        double m = rint(d * p10[k]);
+        if (fabs(m) >= 9007199254740992.0)
+            break;
+        if (m / p10[k] != d)
+            continue;
+        char t[24], *e = t + sizeof t, *q = e;
+        uint64_t u = (uint64_t)fabs(m);
+        for (int i = 0; i <= k || u; i++) { /* digits from the right, the point after k+1 of them */
+            *--q = (char)('0' + u % 10);
+            u /= 10;
+            if (i == k) *--q = '.';
+        }
+        if (q[0] == '.') *--q = '0';
+        if (d < 0) *--q = '-';
+        od_buf_put(b, q, (size_t)(e - q));
+        return;
+    }
     char t[32];
     int n = snprintf(t, sizeof t, "%.15g", d);
     if (strtod(t, NULL) != d) n = snprintf(t, sizeof t, "%.17g", d);

@@ -2,6 +2,7 @@
  * cJSON_PrintUnformatted on the hot paths: same text as cJSON where cJSON is
  * exact, numbers that parse back to the very same double, escapes, and the
  * object writer that drops and prepends members. */
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,6 +71,33 @@ static void t_numbers_exact(void **state)
     assert_string_equal(s, "4294967296");
     free(s);
     cJSON_Delete(n);
+    /* short decimals take the shortest text, without exponent or trailing zero */
+    static const struct { double v; const char *text; } dec[] = {
+        {0.2, "0.2"}, {0.95, "0.95"}, {-0.5, "-0.5"}, {12.5, "12.5"}, {0.05, "0.05"},
+        {0.000001, "0.000001"}, {-123456.789, "-123456.789"}, {100.25, "100.25"}, {0.1 + 0.2, "0.30000000000000004"}};
+    for (size_t i = 0; i < sizeof dec / sizeof *dec; i++) {
+        n = cJSON_CreateNumber(dec[i].v);
+        s = write_of(n);
+        assert_string_equal(s, dec[i].text);
+        free(s);
+        cJSON_Delete(n);
+    }
+    /* and every m / 10^k, and doubles near them, read back exactly */
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double w = (double)(int64_t)(x % 2000000001ull - 1000000000) / (double[]){10, 100, 1e3, 1e4, 1e5, 1e6, 1e7}[(x >> 32) % 7];
+        if (i & 1) w = nextafter(w, i & 2 ? 1e300 : -1e300);
+        n = cJSON_CreateNumber(w);
+        s = write_of(n);
+        char *end;
+        double back = strtod(s, &end);
+        int trailing0 = !strchr(s, 'e') && strchr(s, '.') && s[strlen(s) - 1] == '0';
+        if (back != w || *end || trailing0)
+            fail_msg("%.17g written as %s, read back as %.17g", w, s, back);
+        free(s);
+        cJSON_Delete(n);
+    }
     /* JSON has no NaN or infinity: null, as cJSON does */
     n = cJSON_CreateNumber(0.0 / 0.0);
     s = write_of(n);
