@@ -678,17 +678,31 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         }
         if (c->post) {
             char cl[32];
-            if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
-                lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            int64_t v = 0;
+            int has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+            int has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+            if (has_te && !has_cl) {
                 /* lws 4.1 cannot read chunked request bodies: say so */
                 c->close_after = 1;
                 gw_send_error(c, c->route == RT_MESSAGES, NULL, 411, "length_required",
                               "chunked request bodies are not supported: send Content-Length");
                 return 0;
             }
-            if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-                int64_t v;
-                if (od_parse_i64(cl, &v) == 0 && v > s->max_body) {
+            /* a length lws would misread (it took "-5" as a body that never
+             * ends, and the first of two differing ones), or one next to
+             * Transfer-Encoding: where the body ends is unclear, so no body
+             * is read and the connection closes (RFC 9112 6.3) */
+            if (has_cl && (has_te || lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+                           od_parse_i64(cl, &v) != 0 || v < 0 ||
+                           lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)) {
+                c->close_after = 1;
+                gw_send_error(c, c->route == RT_MESSAGES, NULL, 400, "invalid_request",
+                              has_te ? "both Content-Length and Transfer-Encoding: send only Content-Length"
+                                     : "Content-Length: expected one non-negative integer");
+                return 0;
+            }
+            if (has_cl) {
+                if (v > s->max_body) {
                     c->too_large = 1;
                     if (v > GW_DISCARD_MAX) {
                         /* not worth reading: answer now and close */

@@ -6,7 +6,8 @@ as a client that pipelines would: what curl and the SDKs never do.
 
 SPEC: {"send": [[DELAY_S, [REQ, ...]], ...], "expect": N, "timeout": S, "min_s": S}
   each step waits DELAY_S, then writes its requests in one write;
-  REQ: {"method", "path", "headers": {...}, "body": JSON value or absent}.
+  REQ: {"method", "path", "headers": {...}, "body": JSON value or absent},
+  or {"raw": TEXT} written as it is.
 Reads until N answers, a close or `timeout` of silence, and for at least
 `min_s` in all, then prints one JSON line: the statuses, whether the server
 closed, the answers' bodies and the server's CPU ticks (user + system) over
@@ -20,6 +21,8 @@ import time
 
 
 def request(port, r):
+    if "raw" in r:
+        return r["raw"].encode()
     body = b"" if "body" not in r else json.dumps(r["body"]).encode()
     head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (r.get("method", "POST"), r["path"], port)
     for k, v in r.get("headers", {}).items():

@@ -141,6 +141,19 @@ case "$(jq -c '[.status, .closed]' <<<"$j")" in
 esac
 check "... without a busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
 
+# request framing lws would misread: rejected before any body is read
+frame() { # HEADER_LINES: a POST with them and a 2-byte body; prints status,code,message,closed
+  local r; r=$(jq -nc --arg h "$1" '{raw: ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + $h + "\r\n{}")}')
+  python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "{\"send\": [[0, [$r]]], \"timeout\": 2}" |
+    jq -r '[.status[0], (.bodies[0] | fromjson | .error.code, .error.message), .closed] | @csv'
+}
+eq "Content-Length with Transfer-Encoding: 400, closed" "$(frame $'Content-Length: 2\r\nTransfer-Encoding: chunked\r\n')" \
+   '400,"invalid_request","both Content-Length and Transfer-Encoding: send only Content-Length",true'
+eq "two differing Content-Length: 400, closed" "$(frame $'Content-Length: 2\r\nContent-Length: 7\r\n')" \
+   '400,"invalid_request","Content-Length: expected one non-negative integer",true'
+eq "a negative Content-Length: 400, closed (lws waited for a body without end)" "$(frame $'Content-Length: -5\r\n')" \
+   '400,"invalid_request","Content-Length: expected one non-negative integer",true'
+
 # client disconnect mid-stream: upstream cancelled, charged for what streamed
 curl -s -N -m 1 -H "Authorization: Bearer $KEY" -d '{"model":"drip","stream":true,"messages":[{"role":"user","content":"one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"}]}' "$BASE/v1/chat/completions" >"$T/partial"
 check "disconnect: client got part of the stream" grep -q '^data: {' "$T/partial"
