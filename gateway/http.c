@@ -1,7 +1,8 @@
 /* gateway/http.c — the HTTP front on libwebsockets: routes, body limits,
  * timeouts, and response writing (whole bodies, or chunked streams whose
  * framing we write ourselves so HTTP/1.1 keep-alive survives SSE). Writes
- * happen only in LWS_CALLBACK_HTTP_WRITEABLE, one lws_write per turn. */
+ * happen in LWS_CALLBACK_HTTP_WRITEABLE, one lws_write per turn; the one
+ * exception is the last answer of a connection closed for pipelining. */
 #include "call.h"
 #include "../mcp/jsonrpc.h"
 

@@ -1031,7 +1031,7 @@ int gw_mcp_pending(gw_server *s)
 void gw_mcp_drain(gw_server *s)
 {
     for (gw_msess *ms = s->mcp ? s->mcp->sessions : NULL; ms; ms = ms->next)
-        mcp_session_refuse_initialize(ms->s, "the gateway is shutting down");
+        mcp_session_refuse_initialize(ms->s, "the gateway is shutting down"); /* send never ends a session */
 }
 
 void gw_mcp_stop(gw_server *s)
