@@ -1,5 +1,6 @@
 /* core/listen.c — listening sockets made by the process itself, and the
- * accept loop that hands their connections to lws. Worker processes share
+ * accept loop that hands their connections to lws (or, plain ones, to the
+ * gateway's own HTTP/1 server). Worker processes share
  * one listening socket made before fork (lws 4.1 cannot listen with
  * SO_REUSEPORT), so each worker's loop accepts on it and adopts the
  * connection into its own vhost. */
@@ -83,7 +84,8 @@ fail:
 struct od_acceptor {
     od_loop *l;
     int fd;
-    int tls;
+    int tls, shared;
+    void (*on_plain)(od_loop *l, int fd);
     od_fd *w;
     od_timer pause; /* out of descriptors: stop accepting for a moment */
     int64_t warned_us;
@@ -96,14 +98,9 @@ static void resume(od_timer *t, void *ud)
     od_fd_want(a->w, OD_FD_READ);
 }
 
-/* One connection per wake-up: every worker polls the same socket, and a
- * worker that took the whole queue at once would take whole bursts. */
-static void on_accept(od_fd *w, int ev, void *ud)
+/* one connection to lws or on_plain; -1 when there is none to take */
+static int accept_one(od_acceptor *a)
 {
-    od_acceptor *a = ud;
-    (void)w;
-    if (!(ev & OD_FD_READ))
-        return;
     int c = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -117,23 +114,43 @@ static void on_accept(od_fd *w, int ev, void *ud)
             od_fd_want(a->w, 0);
             od_timer_start(a->l, &a->pause, EMFILE_PAUSE_US, resume, a);
         }
-        return; /* EAGAIN: another worker took it */
+        return -1; /* EAGAIN: none left, or another worker took it */
     }
     int one = 1;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!a->tls && a->on_plain) {
+        a->on_plain(a->l, c);
+        return 0;
+    }
     lws_sock_file_fd_type fd;
     fd.sockfd = c;
     int type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (a->tls ? LWS_ADOPT_ALLOW_SSL : 0);
     /* on failure lws closes c */
     lws_adopt_descriptor_vhost(od_loop_vhost(a->l), (lws_adoption_type)type, fd, NULL, NULL);
+    return 0;
 }
 
-od_acceptor *od_acceptor_new(od_loop *l, int fd, int tls)
+/* A shared socket: one connection per wake-up, as every worker polls it
+ * and one that took the whole queue at once would take whole bursts. */
+static void on_accept(od_fd *w, int ev, void *ud)
+{
+    od_acceptor *a = ud;
+    (void)w;
+    if (!(ev & OD_FD_READ))
+        return;
+    for (int k = a->shared ? 1 : 32; k > 0; k--)
+        if (accept_one(a) < 0)
+            return;
+}
+
+od_acceptor *od_acceptor_new(od_loop *l, int fd, int tls, int shared, void (*on_plain)(od_loop *l, int fd))
 {
     od_acceptor *a = od_calloc(1, sizeof *a);
     a->l = l;
     a->fd = fd;
     a->tls = tls;
+    a->shared = shared;
+    a->on_plain = on_plain;
     a->w = od_fd_watch(l, fd, OD_FD_READ, on_accept, a);
     if (!a->w) {
         free(a);

@@ -63,6 +63,7 @@ struct od_loop {
     od_h1 *h1;                        /* the native client's pools (h1.c) */
     int h1_off;                       /* ODOCK_UPSTREAM_CURL=1: curl for everything */
     int listen_fd;
+    int own_listen;                   /* listen_fd is ours: a plain listen address with on_plain */
 };
 
 /* a socket curl asked us to watch; owned by curl's assignment */
@@ -118,6 +119,16 @@ struct od_http {
 
 static void defer_schedule(od_loop *l);
 static void process_done(od_loop *l);
+
+/* lws's log lines go to stderr as before, less one: lws 4.1 logs every
+ * socket adopted with bytes already read (each WebSocket upgrade that the
+ * gateway's HTTP/1 server hands over) at error level */
+static void lws_emit(int level, const char *line)
+{
+    if (strstr(line, "adopt_socket_readbuf: calling service"))
+        return;
+    lwsl_emit_stderr(level, line);
+}
 
 /* ------------------------------------------------------------------ */
 /* timers */
@@ -967,11 +978,20 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     l->protos[nproto + 1].name = OD_WS_PROTO;
     l->protos[nproto + 1].callback = od_ws_lws_cb;
 
-    lws_set_log_level(LLL_ERR, NULL);
+    lws_set_log_level(LLL_ERR, lws_emit);
     memset(&info, 0, sizeof info);
     info.port = port;
     info.iface = host[0] && opts->listen ? host : NULL;
-    if (opts->listen_fd > 2 || opts->plain_fd > 2) {
+    int own = opts->listen && opts->on_plain && !(opts->tls_cert && opts->tls_key) && opts->listen_fd <= 2;
+    if (own) {
+        /* plain HTTP goes to on_plain: the loop listens, not lws */
+        l->listen_fd = od_listen_tcp(opts->listen, &port, err);
+        if (l->listen_fd < 0)
+            goto fail;
+        l->own_listen = 1;
+        info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        info.iface = NULL;
+    } else if (opts->listen_fd > 2 || opts->plain_fd > 2) {
         /* workers: the loop accepts on sockets made before fork */
         info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
         info.iface = NULL;
@@ -1034,11 +1054,12 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     /* keep idle upstream connections for reuse: by default curl keeps only
      * about 4 per transfer in flight, and a gateway's bursts then reconnect */
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, 1024L);
-    if (opts->listen_fd > 2 && !(l->acc[0] = od_acceptor_new(l, opts->listen_fd, opts->tls_cert && opts->tls_key))) {
+    if (l->listen_fd > 2 &&
+        !(l->acc[0] = od_acceptor_new(l, l->listen_fd, opts->tls_cert && opts->tls_key, !own, opts->on_plain))) {
         if (err) *err = od_strdup("cannot watch the listening socket");
         goto fail;
     }
-    if (opts->plain_fd > 2 && !(l->acc[1] = od_acceptor_new(l, opts->plain_fd, 0))) {
+    if (opts->plain_fd > 2 && !(l->acc[1] = od_acceptor_new(l, opts->plain_fd, 0, 1, opts->on_plain))) {
         if (err) *err = od_strdup("cannot watch the internal listening socket");
         goto fail;
     }
@@ -1073,6 +1094,8 @@ void od_loop_free(od_loop *l)
     }
     od_acceptor_free(l->acc[0]);
     od_acceptor_free(l->acc[1]);
+    if (l->own_listen)
+        close(l->listen_fd);
     for (int i = 0; i < l->nparked; i++)
         if (l->parked[i]) csock_free(l->parked[i]);
     free(l->parked);

@@ -30,6 +30,10 @@ typedef struct od_loop_opts {
      * not listen; plain_fd > 2 is accepted without TLS (the internal socket
      * other workers forward to). 0 = none. */
     int listen_fd, plain_fd;
+    /* Plain (non-TLS) connections go to this instead of lws's HTTP server
+     * (fd: accepted, non-blocking, now the callee's). With it, a plain
+     * listen address is listened on by the loop itself, not by lws. */
+    void (*on_plain)(od_loop *l, int fd);
 } od_loop_opts;
 
 od_loop *od_loop_new(const od_loop_opts *opts, char **err);

@@ -15,9 +15,11 @@ int od_ws_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 int od_split_listen(const char *listen, char *host, size_t hostsz, int *port);
 
 /* core/listen.c: accepts connections on a listening socket the caller owns
- * and adopts them into the loop's vhost (tls: with TLS as configured). */
+ * and adopts them into the loop's vhost (tls: with TLS as configured), or
+ * hands plain ones to on_plain when given. shared: other processes accept
+ * on the socket too (one connection per wake-up). */
 typedef struct od_acceptor od_acceptor;
-od_acceptor *od_acceptor_new(od_loop *l, int fd, int tls);
+od_acceptor *od_acceptor_new(od_loop *l, int fd, int tls, int shared, void (*on_plain)(od_loop *l, int fd));
 void od_acceptor_free(od_acceptor *a);
 /* the local port a socket is bound to; -1 on error */
 int od_socket_port(int fd);

@@ -427,10 +427,10 @@ static int translate_anthropic(gw_call *c)
 static void read_anthropic_headers(gw_call *c, gw_conn *conn)
 {
     char buf[2048];
-    int n = gw_conn_req_header(conn, "anthropic-version:", buf, sizeof buf);
+    int n = gw_req_header(conn, NULL, "anthropic-version", buf, sizeof buf);
     if (n > 0 && (size_t)n < sizeof c->anth_version)
         memcpy(c->anth_version, buf, (size_t)n + 1);
-    if (gw_conn_req_header(conn, "anthropic-beta:", buf, sizeof buf) > 0)
+    if (gw_req_header(conn, NULL, "anthropic-beta", buf, sizeof buf) > 0)
         c->anth_beta = od_strdup(buf);
 }
 

@@ -29,15 +29,8 @@ struct gw_fwd {
 };
 
 /* request headers MCP reads, relayed as they came */
-static const struct { enum lws_token_indexes t; const char *custom, *name; } RELAY[] = {
-    {WSI_TOKEN_HTTP_CONTENT_TYPE, NULL, "content-type"},
-    {WSI_TOKEN_HTTP_ACCEPT, NULL, "accept"},
-    {WSI_TOKEN_ORIGIN, NULL, "origin"},
-    {WSI_TOKEN_HOST, NULL, "host"},
-    {0, "mcp-session-id:", "mcp-session-id"},
-    {0, "mcp-protocol-version:", "mcp-protocol-version"},
-    {0, "last-event-id:", "last-event-id"},
-};
+static const char *const RELAY[] = {"content-type", "accept", "origin", "host",
+                                    "mcp-session-id", "mcp-protocol-version", "last-event-id"};
 
 /* response headers not relayed: our own framing decides them */
 static int hop_by_hop(const char *name, size_t n)
@@ -146,7 +139,6 @@ static const od_http_cbs CBS = {on_headers, on_data, on_done};
 
 void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_t len)
 {
-    struct lws *wsi = gw_conn_wsi(c);
     char url[256], v[FWD_MAX_HEADER];
     const char *hdrs[OD_ARRAY_LEN(RELAY) + 1];
     char *lines[OD_ARRAY_LEN(RELAY) + 1];
@@ -154,9 +146,7 @@ void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_
     /* every header MCP reads goes along whole, or the request does not go:
      * a Host dropped for its length would pass worker 0's Host check */
     for (size_t i = 0; i < OD_ARRAY_LEN(RELAY); i++) {
-        int hl = RELAY[i].custom ? lws_hdr_custom_length(wsi, RELAY[i].custom, (int)strlen(RELAY[i].custom))
-                                 : lws_hdr_total_length(wsi, RELAY[i].t);
-        if (hl >= (int)sizeof v) {
+        if (gw_req_header(c, NULL, RELAY[i], v, sizeof v) < 0) {
             gw_mcp_error(c, 431, MCP_ERR_INVALID_REQUEST, "Request header too large", "request_too_large");
             return;
         }
@@ -173,10 +163,11 @@ void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_
         s->inflight++;
 
     if (transport == GW_MCP_MESSAGES) {
-        /* lws keeps "sessionId=" in the copy; session ids are [A-Za-z0-9-] */
+        /* session ids are [A-Za-z0-9-] */
         char sid[80] = "";
-        lws_get_urlarg_by_name(wsi, "sessionId=", sid, sizeof sid);
-        const char *id = sid[0] ? sid + 10 : "";
+        if (gw_req_query(c, NULL, "sessionId", sid, sizeof sid) < 0)
+            sid[0] = 0;
+        const char *id = sid;
         for (const char *p = id; *p; p++)
             if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
                 id = "invalid";
@@ -185,12 +176,9 @@ void gw_forward(gw_server *s, gw_conn *c, int transport, const char *body, size_
         snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->fwd_port,
                  transport == GW_MCP_SSE ? "/sse" : "/mcp");
     }
-    for (size_t i = 0; i < OD_ARRAY_LEN(RELAY); i++) {
-        int got = RELAY[i].custom ? lws_hdr_custom_copy(wsi, v, sizeof v, RELAY[i].custom, (int)strlen(RELAY[i].custom))
-                                  : (lws_hdr_total_length(wsi, RELAY[i].t) > 0 ? lws_hdr_copy(wsi, v, sizeof v, RELAY[i].t) : -1);
-        if (got > 0)
-            lines[n++] = od_strdup_printf("%s: %s", RELAY[i].name, v);
-    }
+    for (size_t i = 0; i < OD_ARRAY_LEN(RELAY); i++)
+        if (gw_req_header(c, NULL, RELAY[i], v, sizeof v) > 0)
+            lines[n++] = od_strdup_printf("%s: %s", RELAY[i], v);
     /* the key, however the client sent it (a secret: never logged) */
     const char *key = gw_conn_key(c);
     if (key)

@@ -51,6 +51,9 @@ struct gw_server {
     long fwd_idle_ms;         /* a relay silent this long is given up */
     gw_fwd *fwds;             /* forward.c: live relays */
     gw_conn *hup_conns;       /* http.c: connections with a hang-up watch */
+    struct gw_h1s *h1_conns;  /* h1serve.c: its connections */
+    struct gw_h1s *h1_ready;  /* h1serve.c: connections with something to write */
+    od_timer h1_flush;        /* h1serve.c: writes them before the loop polls again */
     const char *mcp_origins;  /* mcp_http.c: Origin and Host allowed on MCP paths */
     const char *mcp_hosts;
     int mcp_check_host;       /* the listener is loopback: Host is checked too */
@@ -83,9 +86,19 @@ size_t gw_conn_pending(const gw_conn *c);
 void gw_conn_detach(gw_conn *c);
 int gw_conn_streaming(const gw_conn *c);
 
-/* For mcp_http.c: the conn's wsi (request headers), its presented key, and
- * a reference handed to gw_mcp_conn_gone when the client goes (NULL unbinds). */
-struct lws *gw_conn_wsi(gw_conn *c);
+/* A request header (name in lower case, no colon) copied into buf: its
+ * length, 0 when absent (buf ""), -1 when it does not fit. Of c, or (c NULL)
+ * of lws's wsi, for a WebSocket handshake. */
+struct lws;
+int gw_req_header(gw_conn *c, struct lws *wsi, const char *name, char *buf, size_t n);
+/* A query argument's value (name without '='): its length; -1 when absent
+ * or too long */
+int gw_req_query(gw_conn *c, struct lws *wsi, const char *name, char *buf, size_t n);
+/* The presented key: Authorization (Bearer), x-api-key or api-key; a new
+ * string (a secret: never logged), or NULL */
+char *gw_req_key(gw_conn *c, struct lws *wsi);
+/* For mcp_http.c: the presented key, and a reference handed to
+ * gw_mcp_conn_gone when the client goes (NULL unbinds). */
 const char *gw_conn_key(const gw_conn *c);
 void gw_conn_bind(gw_conn *c, void *ref);
 void gw_conn_bind_forward(gw_conn *c, gw_fwd *f);
@@ -211,10 +224,6 @@ char *gw_shm_metrics(gw_server *s);
 pol_rl_shm *gw_shm_rl(gw_shm *m);
 
 
-/* ---------------- client request headers (http.c) ----------------
- * For the Anthropic passthrough (anthropic-version, anthropic-beta). name is
- * lower case with its colon ("anthropic-beta:"). Copies the value into buf;
- * returns its length, or -1 when the header is absent or does not fit. */
-int gw_conn_req_header(gw_conn *c, const char *name, char *buf, size_t len);
+
 
 #endif

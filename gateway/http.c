@@ -1,9 +1,11 @@
-/* gateway/http.c — the HTTP front on libwebsockets: routes, body limits,
- * timeouts, and response writing (whole bodies, or chunked streams whose
- * framing we write ourselves so HTTP/1.1 keep-alive survives SSE). Writes
- * happen in LWS_CALLBACK_HTTP_WRITEABLE, one lws_write per turn; the one
- * exception is the last answer of a connection closed for pipelining. */
-#include "call.h"
+/* gateway/http.c — the HTTP front: routes, body limits and the response
+ * API, for both transports (conn.h), and the lws one itself (TLS, and
+ * WebSocket upgrades): its timeouts and response writing (whole bodies, or
+ * chunked streams whose framing we write ourselves so HTTP/1.1 keep-alive
+ * survives SSE). lws writes happen in LWS_CALLBACK_HTTP_WRITEABLE, one
+ * lws_write per turn; the one exception is the last answer of a connection
+ * closed for pipelining. Plain TCP connections are h1serve.c's. */
+#include "conn.h"
 #include "../mcp/jsonrpc.h"
 
 #include <errno.h>
@@ -16,44 +18,21 @@
 #define GW_INLINE_BODY 4096 /* answers up to this size share the headers' write */
 #define GW_DISCARD_MAX (64LL * 1024 * 1024)
 
-enum {
-    RT_NONE = 0, RT_CHAT, RT_MESSAGES, RT_EMBED, RT_MODELS, RT_MODEL_ID,
-    RT_HEALTH, RT_METRICS, RT_NOTFOUND, RT_MCP, RT_MCP_SSE, RT_MCP_MSG
-};
-
-struct gw_conn {
-    struct lws *wsi;
-    gw_server *srv;
-    int route, post, bad_method;
-    char model_id[256];
-    char *key;            /* presented key: a secret, never logged */
-    od_buf body;
-    int64_t received;
-    int too_large;
-    gw_call *call;
-    /* response */
-    int responding, status;
-    char ctype[48];
-    od_buf hdrs;          /* "name: value\n" lines */
-    int streaming, headers_sent, ended;
-    od_buf out;
-    size_t off;
-    int close_after;
-    int body_done;        /* BODY_COMPLETION seen: a second one means pipelining */
-    int was_paused_notice; /* pending crossed the high-water mark */
-    char method[8];       /* MCP routes take several */
-    void *mcp_ref;        /* mcp_http.c's stream bound to this conn */
-    gw_fwd *fwd;          /* forward.c: relayed to worker 0 */
-    od_fd *hup;           /* hang-up watch of a long stream (gw_conn_watch_hangup) */
-    gw_conn *hnext, *hprev; /* srv->hup_conns */
-};
-
 static gw_server *srv_of(struct lws *wsi)
 {
     return od_loop_user(od_loop_from_wsi(wsi));
 }
 
 /* ---------------- response API ---------------- */
+
+/* the transport is told there is something to write */
+static void kick(gw_conn *c)
+{
+    if (c->h1)
+        gw_h1s_kick(c->h1);
+    else
+        lws_callback_on_writable(c->wsi);
+}
 
 void gw_conn_header(gw_conn *c, const char *name, const char *fmt, ...)
 {
@@ -100,7 +79,7 @@ void gw_conn_respond(gw_conn *c, int status, const char *ctype, const char *body
     od_buf_put(&c->out, body ? body : "", len);
     c->ended = 1;
     c->call = NULL;
-    lws_callback_on_writable(c->wsi);
+    kick(c);
 }
 
 void gw_conn_stream_start(gw_conn *c, int status, const char *ctype)
@@ -111,7 +90,7 @@ void gw_conn_stream_start(gw_conn *c, int status, const char *ctype)
     c->streaming = 1;
     c->status = status;
     od_strlcpy(c->ctype, ctype, sizeof c->ctype);
-    lws_callback_on_writable(c->wsi);
+    kick(c);
 }
 
 void gw_conn_stream_write(gw_conn *c, const char *data, size_t len)
@@ -119,16 +98,21 @@ void gw_conn_stream_write(gw_conn *c, const char *data, size_t len)
     if (!c || !c->streaming || c->ended || !len)
         return;
     size_t before = c->out.len - c->off;
-    od_buf_put_hex(&c->out, len);
-    od_buf_put(&c->out, "\r\n", 2);
-    od_buf_put(&c->out, data, len);
-    od_buf_puts(&c->out, "\r\n");
+    if (c->unchunked) {
+        od_buf_put(&c->out, data, len);
+    } else {
+        od_buf_put_hex(&c->out, len);
+        od_buf_put(&c->out, "\r\n", 2);
+        od_buf_put(&c->out, data, len);
+        od_buf_puts(&c->out, "\r\n");
+    }
     if (before == 0) {
-        /* a client that stops reading is dropped after client_stall_ms */
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
-                        (c->srv->t.client_stall_ms + 999) / 1000);
+        /* a client that stops reading is dropped after client_stall_ms
+         * (h1serve.c keeps that deadline itself) */
+        if (c->wsi)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, (c->srv->t.client_stall_ms + 999) / 1000);
         if (c->headers_sent)
-            lws_callback_on_writable(c->wsi);
+            kick(c);
     }
 }
 
@@ -155,10 +139,11 @@ void gw_conn_stream_end(gw_conn *c)
     if (!c || !c->streaming || c->ended)
         return;
     hup_unwatch(c); /* lws reads the connection again after the last chunk */
-    od_buf_puts(&c->out, "0\r\n\r\n");
+    if (!c->unchunked)
+        od_buf_puts(&c->out, "0\r\n\r\n");
     c->ended = 1;
     c->call = NULL;
-    lws_callback_on_writable(c->wsi);
+    kick(c);
 }
 
 size_t gw_conn_pending(const gw_conn *c)
@@ -181,11 +166,6 @@ void gw_conn_detach(gw_conn *c)
 int gw_conn_streaming(const gw_conn *c)
 {
     return c && c->streaming;
-}
-
-struct lws *gw_conn_wsi(gw_conn *c)
-{
-    return c->wsi;
 }
 
 const char *gw_conn_key(const gw_conn *c)
@@ -239,6 +219,7 @@ static void hup_cb(od_fd *w, int events, void *ud)
 
 void gw_conn_watch_hangup(gw_conn *c)
 {
+    /* h1serve.c reads its connections throughout: nothing to add */
     int fd = c && c->wsi ? (int)lws_get_socket_fd(c->wsi) : -1;
     if (fd < 0 || c->hup)
         return;
@@ -322,6 +303,17 @@ static int write_headers(gw_conn *c)
     return 0;
 }
 
+void gw_conn_put_headers(const gw_conn *c, od_buf *b)
+{
+    od_buf_put(b, "content-type: ", 14);
+    od_buf_puts(b, c->ctype);
+    od_buf_put(b, "\r\n", 2);
+    for (const char *h = c->hdrs.p, *nl; h && *h && (nl = strchr(h, '\n')); h = nl + 1) {
+        od_buf_put(b, h, (size_t)(nl - h));
+        od_buf_put(b, "\r\n", 2);
+    }
+}
+
 /* ---------------- unfinished request heads ----------------
  * lws (4.1) puts no deadline on a client that connects and never finishes
  * its headers, nor on an idle keep-alive connection: we keep one here,
@@ -367,6 +359,7 @@ static void hw_del(gw_server *s, struct lws *wsi)
 
 void gw_http_sweep(gw_server *s, int all)
 {
+    gw_h1s_sweep(s, all);
     int64_t now = od_mono_us();
     hdwait *h = s->head_waits, *next;
     for (; h; h = next) {
@@ -461,25 +454,99 @@ static int conn_write(gw_conn *c)
 
 /* ---------------- requests ---------------- */
 
-static void read_key(gw_conn *c, struct lws *wsi)
+/* lws's copy of a header: the common ones are tokens, the rest custom */
+static int lws_header(struct lws *wsi, const char *name, char *buf, size_t n)
+{
+    static const struct { const char *name; enum lws_token_indexes t; } TOK[] = {
+        {"authorization", WSI_TOKEN_HTTP_AUTHORIZATION}, {"origin", WSI_TOKEN_ORIGIN},
+        {"host", WSI_TOKEN_HOST}, {"accept", WSI_TOKEN_HTTP_ACCEPT},
+        {"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE}, {"upgrade", WSI_TOKEN_UPGRADE},
+    };
+    char cname[80];
+    int len;
+    buf[0] = 0;
+    if (n > 1 << 20)
+        return -1;
+    for (size_t i = 0; i < OD_ARRAY_LEN(TOK); i++) {
+        if (strcmp(TOK[i].name, name))
+            continue;
+        len = lws_hdr_total_length(wsi, TOK[i].t);
+        if (len <= 0)
+            return 0;
+        if ((size_t)len + 1 > n || lws_hdr_copy(wsi, buf, (int)n, TOK[i].t) < 0) {
+            buf[0] = 0;
+            return -1;
+        }
+        return len;
+    }
+    size_t nl = strlen(name);
+    if (nl + 2 > sizeof cname)
+        return 0;
+    memcpy(cname, name, nl);
+    cname[nl] = ':';
+    cname[nl + 1] = 0;
+    len = lws_hdr_custom_length(wsi, cname, (int)nl + 1);
+    if (len <= 0)
+        return 0;
+    if ((size_t)len + 1 > n || lws_hdr_custom_copy(wsi, buf, (int)n, cname, (int)nl + 1) < 0) {
+        buf[0] = 0;
+        return -1;
+    }
+    buf[len] = 0;
+    return len;
+}
+
+int gw_req_header(gw_conn *c, struct lws *wsi, const char *name, char *buf, size_t n)
+{
+    if (!buf || n < 2)
+        return -1;
+    if (c && c->h1)
+        return gw_h1s_header(c->h1, name, buf, n);
+    if (c)
+        wsi = c->wsi;
+    if (!wsi) {
+        buf[0] = 0;
+        return 0;
+    }
+    return lws_header(wsi, name, buf, n);
+}
+
+int gw_req_query(gw_conn *c, struct lws *wsi, const char *name, char *buf, size_t n)
+{
+    char arg[96];
+    if (c && c->h1)
+        return gw_h1s_query(c->h1, name, buf, n);
+    if (c)
+        wsi = c->wsi;
+    size_t nl = strlen(name);
+    if (!wsi || nl + 2 > sizeof arg)
+        return -1;
+    memcpy(arg, name, nl);
+    arg[nl] = '=';
+    arg[nl + 1] = 0;
+    /* lws copies "name=value" into buf */
+    if (!lws_get_urlarg_by_name(wsi, arg, buf, (int)n))
+        return -1;
+    size_t len = strlen(buf + nl + 1);
+    memmove(buf, buf + nl + 1, len + 1);
+    return (int)len;
+}
+
+char *gw_req_key(gw_conn *c, struct lws *wsi)
 {
     char buf[1024];
-    int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (n > 0) {
+    if (gw_req_header(c, wsi, "authorization", buf, sizeof buf) > 0) {
         const char *v = buf;
         while (*v == ' ') v++;
         if (!strncasecmp(v, "Bearer ", 7)) {
             v += 7;
             while (*v == ' ') v++;
         }
-        c->key = od_strdup(v);
-        return;
+        return od_strdup(v);
     }
-    n = lws_hdr_custom_copy(wsi, buf, sizeof buf, "x-api-key:", 10);
-    if (n <= 0)
-        n = lws_hdr_custom_copy(wsi, buf, sizeof buf, "api-key:", 8);
-    if (n > 0)
-        c->key = od_strdup(buf);
+    if (gw_req_header(c, wsi, "x-api-key", buf, sizeof buf) > 0 || gw_req_header(c, wsi, "api-key", buf, sizeof buf) > 0)
+        return od_strdup(buf);
+    return NULL;
 }
 
 static int route_of(gw_conn *c, const char *path)
@@ -584,8 +651,7 @@ static void too_large(gw_conn *c, int close)
                   "request body exceeds max_body_bytes");
 }
 
-/* whatever works for this connection's request is told the client left */
-static void detach(gw_conn *c)
+void gw_conn_gone(gw_conn *c)
 {
     if (c->mcp_ref) {
         void *ref = c->mcp_ref;
@@ -604,7 +670,79 @@ static void detach(gw_conn *c)
     }
 }
 
-/* A POST's BODY_COMPLETION again, in the same transaction: lws 4.1
+void gw_conn_open(gw_conn *c, const char *path, const char *method)
+{
+    char sid[80];
+    c->route = route_of(c, path);
+    int head = !strcmp(method, "HEAD");
+    if (head) { /* GET's answer without its body; MCP streams have no HEAD */
+        c->head_only = 1;
+        method = c->route < RT_MCP ? "GET" : "OTHER";
+    }
+    c->post = !strcmp(method, "POST");
+    int get = !strcmp(method, "GET");
+    od_strlcpy(c->method, c->post || get || !strcmp(method, "DELETE") ? method : "OTHER", sizeof c->method);
+    /* legacy MCP's POST /messages?sessionId=, not Anthropic's */
+    if (c->route == RT_MESSAGES && gw_req_query(c, NULL, "sessionId", sid, sizeof sid) >= 0)
+        c->route = RT_MCP_MSG;
+    if (c->route != RT_NOTFOUND && c->route < RT_MCP)
+        c->bad_method = route_wants_post(c->route) ? !c->post : !get;
+    c->key = gw_req_key(c, NULL);
+}
+
+int gw_conn_start(gw_conn *c, int has_body, int64_t length)
+{
+    gw_server *s = c->srv;
+    if (s->draining) {
+        c->close_after = 1;
+        gw_send_error(c, GW_FRONT_OPENAI, NULL, 503, "shutting_down", "the gateway is shutting down");
+        return 1;
+    }
+    if (!has_body) {
+        dispatch(c);
+        return 1;
+    }
+    if (length > s->max_body) {
+        c->too_large = 1;
+        if (length > GW_DISCARD_MAX) {
+            too_large(c, 1); /* not worth reading: answer now and close */
+            return 1;
+        }
+        /* else read and drop it, so the client sees the answer */
+    }
+    return 0;
+}
+
+void gw_conn_body(gw_conn *c, const char *data, size_t len)
+{
+    if (c->responding)
+        return;
+    c->received += (int64_t)len;
+    if (c->too_large || c->received > c->srv->max_body) {
+        c->too_large = 1;
+        od_buf_free(&c->body);
+        if (c->received > GW_DISCARD_MAX)
+            too_large(c, 1);
+        return;
+    }
+    od_buf_put(&c->body, data, len);
+}
+
+void gw_conn_body_end(gw_conn *c)
+{
+    c->body_done = 1;
+    if (c->responding)
+        return;
+    if (c->too_large) {
+        too_large(c, 0);
+        return;
+    }
+    dispatch(c);
+}
+
+/* (lws connections: TLS. Plain ones are h1serve.c's, which answers
+ * pipelined requests in turn.)
+ * A POST's BODY_COMPLETION again, in the same transaction: lws 4.1
  * read bytes after the body (a pipelined request) and offers them anew on
  * every loop turn until this transaction completes, calling BODY_COMPLETION
  * each time without reading them: a busy loop for as long as the answer
@@ -623,9 +761,9 @@ static int pipelined(gw_conn *c)
     unsigned char buf[LWS_PRE + GW_WCHUNK];
     c->close_after = 1;
     if (!c->ended) {
-        detach(c);
+        gw_conn_gone(c);
         if (c->responding)
-            return -1; /* a stream under way: it just ends */
+            goto kill; /* a stream under way: it just ends */
         if (c->route == RT_MCP || c->route == RT_MCP_MSG)
             gw_mcp_error(c, 400, MCP_ERR_INVALID_REQUEST, msg, "pipelining_not_supported");
         else
@@ -637,7 +775,11 @@ static int pipelined(gw_conn *c)
         return -1;
     while (c->off < c->out.len && write_chunk(c, buf) == 0)
         ;
-    return -1;
+kill:
+    /* closed from the next turn: a -1 here left a TLS connection spinning
+     * in lws (on its still-buffered bytes) until the client closed */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+    return 0;
 }
 
 /* lws' protocol callback: one gw_conn per HTTP transaction */
@@ -659,27 +801,13 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
         memset(c, 0, sizeof *c);
         c->wsi = wsi;
         c->srv = s;
-        c->route = route_of(c, in ? (const char *)in : "/");
         c->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-        int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-        snprintf(c->method, sizeof c->method, "%s", c->post ? "POST" : get ? "GET"
-                 : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0 ? "DELETE" : "OTHER");
-        if (c->route == RT_MESSAGES) {
-            char sid[48]; /* legacy MCP's POST /messages?sessionId=, not Anthropic's */
-            if (lws_get_urlarg_by_name(wsi, "sessionId=", sid, sizeof sid))
-                c->route = RT_MCP_MSG;
-        }
-        if (c->route != RT_NOTFOUND && c->route < RT_MCP)
-            c->bad_method = route_wants_post(c->route) ? !c->post : !get;
-        read_key(c, wsi);
-        if (s->draining) {
-            c->close_after = 1;
-            gw_send_error(c, GW_FRONT_OPENAI, NULL, 503, "shutting_down", "the gateway is shutting down");
-            return 0;
-        }
+        const char *m = c->post ? "POST" : lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "GET"
+                        : lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0 ? "DELETE" : "OTHER";
+        gw_conn_open(c, in ? (const char *)in : "/", m);
+        int64_t v = 0;
         if (c->post) {
             char cl[32];
-            int64_t v = 0;
             int has_cl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
             int has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
             if (has_te && !has_cl) {
@@ -702,56 +830,27 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
                                      : "Content-Length: expected one non-negative integer");
                 return 0;
             }
-            if (has_cl) {
-                if (v > s->max_body) {
-                    c->too_large = 1;
-                    if (v > GW_DISCARD_MAX) {
-                        /* not worth reading: answer now and close */
-                        too_large(c, 1);
-                        return 0;
-                    }
-                    /* else read and drop it, so the client sees the answer */
-                }
-            }
-            /* body must arrive within the header timeout (slow clients) */
-            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, s->t.header_timeout_s);
-            return 0;
         }
-        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-        dispatch(c);
+        if (gw_conn_start(c, c->post, v) == 0) /* body must arrive within the header timeout (slow clients) */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, s->t.header_timeout_s);
+        else
+            lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY:
-        if (c->responding)
-            return 0;
-        c->received += (int64_t)len;
-        if (c->too_large || c->received > c->srv->max_body) {
-            c->too_large = 1;
-            od_buf_free(&c->body);
-            if (c->received > GW_DISCARD_MAX)
-                too_large(c, 1);
-            return 0;
-        }
-        od_buf_put(&c->body, in, len);
+        gw_conn_body(c, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
         if (c->body_done)
             return pipelined(c);
-        c->body_done = 1;
-        if (c->responding)
-            return 0;
-        if (c->too_large) {
-            too_large(c, 0);
-            return 0;
-        }
-        dispatch(c);
+        gw_conn_body_end(c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return conn_write(c);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (c && c->wsi) {
-            detach(c);
+            gw_conn_gone(c);
             hup_unwatch(c);
             od_buf_free(&c->body);
             od_buf_free(&c->hdrs);
@@ -777,12 +876,4 @@ const struct lws_protocols *gw_http_protocols(void)
         protos[1] = *gw_mcp_ws_protocol(); /* WebSocket /mcp/ws, subprotocol "mcp" */
     }
     return protos;
-}
-
-int gw_conn_req_header(gw_conn *c, const char *name, char *buf, size_t len)
-{
-    if (!c || !c->wsi || !buf || len < 2 || len > 1 << 20)
-        return -1;
-    int n = lws_hdr_custom_copy(c->wsi, buf, (int)len, name, (int)strlen(name));
-    return n > 0 ? n : -1;
 }

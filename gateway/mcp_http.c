@@ -96,47 +96,10 @@ struct gw_mcp {
 
 /* ---------------- headers ---------------- */
 
-static int hdr(struct lws *wsi, enum lws_token_indexes t, char *buf, int n)
+/* a header of c, or of a WebSocket handshake's wsi: "" when absent or too long */
+static int hdr(gw_conn *c, struct lws *wsi, const char *name, char *buf, size_t n)
 {
-    buf[0] = 0;
-    if (lws_hdr_total_length(wsi, t) <= 0)
-        return 0;
-    int r = lws_hdr_copy(wsi, buf, n, t);
-    if (r < 0) {
-        buf[0] = 0;
-        return -1;
-    }
-    return r;
-}
-
-static int chdr(struct lws *wsi, const char *name, char *buf, int n)
-{
-    buf[0] = 0;
-    int r = lws_hdr_custom_copy(wsi, buf, n, name, (int)strlen(name));
-    if (r < 0) {
-        buf[0] = 0;
-        return 0;
-    }
-    buf[r] = 0;
-    return r;
-}
-
-/* Authorization: Bearer, x-api-key, api-key (as http.c reads it) */
-static char *key_of(struct lws *wsi)
-{
-    char buf[1024];
-    if (hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, buf, sizeof buf) > 0) {
-        const char *v = buf;
-        while (*v == ' ') v++;
-        if (!strncasecmp(v, "Bearer ", 7)) {
-            v += 7;
-            while (*v == ' ') v++;
-        }
-        return od_strdup(v);
-    }
-    if (chdr(wsi, "x-api-key:", buf, sizeof buf) > 0 || chdr(wsi, "api-key:", buf, sizeof buf) > 0)
-        return od_strdup(buf);
-    return NULL;
+    return gw_req_header(c, wsi, name, buf, n);
 }
 
 /* ---------------- answers of our own ---------------- */
@@ -158,14 +121,14 @@ void gw_mcp_too_large(gw_conn *c)
 
 /* Origin (and, on a loopback listener, Host) against DNS rebinding: 403.
  * Every worker checks, also one that only relays to worker 0. */
-static int origin_ok(gw_server *s, struct lws *wsi)
+static int origin_ok(gw_server *s, gw_conn *c, struct lws *wsi)
 {
     char buf[512];
-    int n = hdr(wsi, WSI_TOKEN_ORIGIN, buf, sizeof buf);
+    int n = hdr(c, wsi, "origin", buf, sizeof buf);
     if (n < 0 || (n > 0 && !gw_origin_allowed(buf, s->mcp_origins)))
         return 0;
     if (s->mcp_check_host) {
-        n = hdr(wsi, WSI_TOKEN_HOST, buf, sizeof buf);
+        n = hdr(c, wsi, "host", buf, sizeof buf);
         if (n < 0 || (n > 0 && !gw_host_allowed(buf, s->mcp_hosts)))
             return 0;
     }
@@ -479,7 +442,7 @@ void gw_mcp_conn_gone(void *ref)
 /* ---------------- Streamable HTTP: /mcp ---------------- */
 
 typedef struct req_info {
-    struct lws *wsi;
+    gw_conn *c;
     const char *key;
     char sid[64];
     char proto[32];
@@ -632,7 +595,7 @@ static void mcp_get(gw_mcp *g, gw_conn *c, req_info *ri)
     gw_msess *ms = need_session(g, c, ri, T_STREAMABLE);
     if (!ms)
         return;
-    int64_t after = chdr(ri->wsi, "last-event-id:", lei, sizeof lei) > 0 ? gw_sse_parse_id(lei) : -1;
+    int64_t after = hdr(ri->c, NULL, "last-event-id", lei, sizeof lei) > 0 ? gw_sse_parse_id(lei) : -1;
     if (ms->get) {
         if (after < 0) {
             gw_mcp_error(c, 409, MCP_ERR_INVALID_REQUEST, "Conflict: only one SSE stream is allowed per session", NULL);
@@ -684,9 +647,8 @@ static void legacy_open(gw_mcp *g, gw_conn *c, req_info *ri)
 
 static void legacy_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, size_t len)
 {
-    char sid[64] = "";
-    if (lws_get_urlarg_by_name(ri->wsi, "sessionId=", sid, sizeof sid))
-        od_strlcpy(ri->sid, sid + 10, sizeof ri->sid); /* the buffer keeps "name=" */
+    if (gw_req_query(c, NULL, "sessionId", ri->sid, sizeof ri->sid) < 0)
+        ri->sid[0] = 0;
     gw_msess *ms = need_session(g, c, ri, T_LEGACY);
     if (!ms)
         return;
@@ -708,7 +670,7 @@ static void legacy_post(gw_mcp *g, gw_conn *c, req_info *ri, const char *body, s
 void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method, const char *body, size_t len)
 {
     gw_mcp *g = s->mcp;
-    req_info ri = {.wsi = gw_conn_wsi(c), .key = gw_conn_key(c)};
+    req_info ri = {.c = c, .key = gw_conn_key(c)};
     int is_post = !strcmp(method, "POST"), is_get = !strcmp(method, "GET"), is_del = !strcmp(method, "DELETE");
     if (transport == GW_MCP_SSE && !is_get) {
         gw_conn_header(c, "allow", "GET");
@@ -733,15 +695,15 @@ void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
         gw_mcp_error(c, 503, MCP_ERR_INTERNAL, "MCP is not available", NULL);
         return;
     }
-    if (!origin_ok(s, ri.wsi)) {
+    if (!origin_ok(s, c, NULL)) {
         gw_mcp_error(c, 403, MCP_ERR_INVALID_REQUEST, "Forbidden: Origin or Host not allowed", "origin_not_allowed");
         return;
     }
     if (authenticate(g, c, ri.key))
         return;
-    chdr(ri.wsi, "mcp-session-id:", ri.sid, sizeof ri.sid);
-    chdr(ri.wsi, "mcp-protocol-version:", ri.proto, sizeof ri.proto);
-    hdr(ri.wsi, WSI_TOKEN_HTTP_ACCEPT, ri.accept, sizeof ri.accept);
+    hdr(c, NULL, "mcp-session-id", ri.sid, sizeof ri.sid);
+    hdr(c, NULL, "mcp-protocol-version", ri.proto, sizeof ri.proto);
+    hdr(c, NULL, "accept", ri.accept, sizeof ri.accept);
     if (transport == GW_MCP_SSE)
         legacy_open(g, c, &ri);
     else if (transport == GW_MCP_MESSAGES)
@@ -807,16 +769,16 @@ static const od_ws_cbs RELAY_CBS = {NULL, relay_message, relay_closed};
 static void relay_open(gw_server *s, gw_mws *w, struct lws *wsi)
 {
     char url[64], v[512], *err = NULL;
-    char *key = key_of(wsi);
+    char *key = gw_req_key(NULL, wsi);
     char *lines[4];
     int n = 0;
     lines[n++] = od_strdup("sec-websocket-protocol: mcp");
     if (key)
         lines[n++] = od_strdup_printf("authorization: Bearer %s", key);
     /* worker 0 checks them again, as the client sent them */
-    if (hdr(wsi, WSI_TOKEN_ORIGIN, v, sizeof v) > 0)
+    if (hdr(NULL, wsi, "origin", v, sizeof v) > 0)
         lines[n++] = od_strdup_printf("origin: %s", v);
-    if (hdr(wsi, WSI_TOKEN_HOST, v, sizeof v) > 0)
+    if (hdr(NULL, wsi, "host", v, sizeof v) > 0)
         lines[n++] = od_strdup_printf("host: %s", v);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/mcp/ws", s->fwd_port);
     w->relay = od_ws_connect(s->loop, url, (const char *const *)lines, n, (size_t)s->max_body * 2 + 65536,
@@ -839,13 +801,14 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char path[256];
-        if ((!g && !(s && s->fwd_port)) || s->draining || hdr(wsi, WSI_TOKEN_GET_URI, path, sizeof path) <= 0)
+        if ((!g && !(s && s->fwd_port)) || s->draining ||
+            lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) <= 0)
             return 1;
         char *q = strchr(path, '?');
         if (q) *q = 0;
         size_t n = strlen(path);
         while (n > 1 && path[n - 1] == '/') path[--n] = 0;
-        if (strcmp(path, "/mcp/ws") || !origin_ok(s, wsi))
+        if (strcmp(path, "/mcp/ws") || !origin_ok(s, NULL, wsi))
             return 1;
         return 0;
     }
@@ -856,7 +819,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
             relay_open(s, w, wsi);
             return 0;
         }
-        char *key = key_of(wsi);
+        char *key = gw_req_key(NULL, wsi);
         od_req r;
         od_req_init(&r, OD_KIND_TOOL, "");
         int bad = !key || !*key || !g || g->nsessions >= MS_MAX_SESSIONS ||

@@ -1,6 +1,6 @@
 /* gateway/server.c — the server's life: tunables, the loop, the 100 ms tick
  * (pol_tick, shutdown), graceful drain on SIGTERM/SIGINT. */
-#include "call.h"
+#include "conn.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -53,6 +53,7 @@ static gw_server *server_new(od_config *cfg, const char *listen, const char *db,
         .os_ca = od_config_needs_ws_tls(cfg),
         .listen_fd = w ? w->listen_fd : 0,
         .plain_fd = w ? w->internal_fd : 0,
+        .on_plain = gw_h1s_adopt,
     };
     s->loop = od_loop_new(&o, err);
     if (!s->loop)
@@ -153,6 +154,7 @@ void gw_server_free(gw_server *s)
         gw_forward_abort_all(s);
         gw_mcp_stop(s); /* MCP sessions end: in-flight tool calls recorded client_closed */
         gw_http_unwatch_all(s); /* od_loop_free frees the watches */
+        gw_h1s_close_all(s);
         od_timer_stop(&s->tick);
         od_loop_free(s->loop); /* closes connections: DROP_PROTOCOL on each */
     }

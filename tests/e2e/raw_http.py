@@ -2,9 +2,10 @@
 """tests/e2e/raw_http.py — HTTP/1.1 requests written on one raw connection,
 as a client that pipelines would: what curl and the SDKs never do.
 
-  raw_http.py PORT SERVER_PID SPEC_JSON
+  raw_http.py PORT SERVER_PID SPEC_JSON   (or @FILE holding it)
 
-SPEC: {"send": [[DELAY_S, [REQ, ...]], ...], "expect": N, "timeout": S, "min_s": S}
+SPEC: {"send": [[DELAY_S, [REQ, ...]], ...], "expect": N, "timeout": S, "min_s": S,
+       "tls": true (https, certificate not checked)}
   each step waits DELAY_S, then writes its requests in one write;
   REQ: {"method", "path", "headers": {...}, "body": JSON value or absent},
   or {"raw": TEXT} written as it is.
@@ -16,6 +17,7 @@ the run, so a busy loop shows.
 import json
 import re
 import socket
+import ssl
 import sys
 import time
 
@@ -38,9 +40,17 @@ def ticks(pid):
 
 
 def main():
-    port, pid, spec = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+    arg = sys.argv[3]
+    if arg.startswith("@"):
+        arg = open(arg[1:]).read()
+    port, pid, spec = int(sys.argv[1]), sys.argv[2], json.loads(arg)
     t0, c0 = time.time(), ticks(pid)
     s = socket.create_connection(("127.0.0.1", port))
+    if spec.get("tls"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s)
     for delay, reqs in spec["send"]:
         time.sleep(delay)
         s.sendall(b"".join(request(port, r) for r in reqs))
@@ -55,7 +65,7 @@ def main():
             data += b
     except socket.timeout:
         pass
-    except ConnectionResetError:
+    except (ConnectionResetError, ssl.SSLError):
         closed = True
     time.sleep(max(0, spec.get("min_s", 0) - (time.time() - t0)))
     parts = re.split(rb"HTTP/1.1 (\d{3}) ", data)[1:]
