@@ -26,6 +26,8 @@ struct gw_call {
     int dep_begun;              /* no health verdict on dep yet */
     int dep_counted;            /* counted in dep->inflight */
     int stream, include_usage;
+    const char *raw;            /* the upstream's event being handled, when it is itself an OpenAI chunk */
+    size_t raw_len;
     int admitted, attempted, finished;
     int64_t est_prompt, est_tokens;
     od_price_cfg price;         /* of the deployment that answers */

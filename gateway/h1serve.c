@@ -191,14 +191,17 @@ void gw_h1s_sweep(gw_server *s, int all)
 
 /* ---------------- reading ---------------- */
 
-static void read_in(gw_h1s *h)
+/* reads what the socket holds, up to HS_AHEAD unused bytes (the rest
+ * waits for the next turn); the number of bytes read */
+static size_t read_in(gw_h1s *h)
 {
+    size_t got = 0;
     while (!h->eof) {
         size_t ahead = h->ilen - h->ioff;
         if (h->state == HS_LINGER)
             h->ioff = h->ilen = ahead = 0;
-        if (h->state == HS_BUSY && ahead >= HS_AHEAD)
-            return; /* read again when this answer is out */
+        if (ahead >= HS_AHEAD)
+            return got; /* parsed first; a request in progress: read again when its answer is out */
         if (h->ioff == h->ilen) {
             h->ioff = h->ilen = 0;
         } else if (h->icap - h->ilen < HS_READ && h->ioff) {
@@ -216,16 +219,18 @@ static void read_in(gw_h1s *h)
         ssize_t n = recv(h->fd, h->ib + h->ilen, room, 0);
         if (n > 0) {
             h->ilen += (size_t)n;
+            got += (size_t)n;
             if ((size_t)n < room)
-                return; /* drained: no second call just to hear EAGAIN */
+                return got; /* drained: no second call just to hear EAGAIN */
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return got;
         h->eof = 1; /* closed, or reset */
     }
+    return got;
 }
 
 static void consume(gw_h1s *h, size_t n)
@@ -860,7 +865,8 @@ static void io(od_fd *w, int ev, void *ud)
     if (ev & OD_FD_WRITE)
         flush(h);
     if (!h->dead && (ev & (OD_FD_READ | OD_FD_CLOSED))) {
-        read_in(h);
+        if (read_in(h) && (h->state == HS_BODY || h->state == HS_CHUNKS))
+            h->deadline_us = od_mono_us() + (int64_t)h->srv->t.header_timeout_s * 1000000; /* a body stalls, not lasts */
         if (h->eof)
             want(h, h->want & ~OD_FD_READ); /* EOF stays readable: hearing it once is enough */
         else if (h->state == HS_BUSY && !h->eof && h->ilen - h->ioff >= HS_AHEAD)

@@ -341,6 +341,26 @@ static void emit_chunk(gw_call *c, const cJSON *chunk)
     write_str(c, c->tmp.p, c->tmp.len);
 }
 
+/* An unchanged OpenAI chunk goes out as the upstream wrote it, when that
+ * is one line: writing it again from the tree was a tenth of a relayed
+ * stream's instructions. 0 when it cannot. */
+static int relay_raw(gw_call *c)
+{
+    const char *d = c->raw;
+    size_t n = c->raw_len;
+    if (!d || c->front == GW_FRONT_ANTHROPIC)
+        return 0;
+    while (n && (d[n - 1] == ' ' || d[n - 1] == '\n' || d[n - 1] == '\r')) n--;
+    if (!n || memchr(d, '\n', n) || memchr(d, '\r', n))
+        return 0;
+    od_buf_reset(&c->tmp);
+    od_buf_put(&c->tmp, "data: ", 6);
+    od_buf_put(&c->tmp, d, n);
+    od_buf_put(&c->tmp, "\n\n", 2);
+    write_str(c, c->tmp.p, c->tmp.len);
+    return 1;
+}
+
 static int delta_has_more(const cJSON *delta)
 {
     for (const cJSON *m = delta ? delta->child : NULL; m; m = m->next)
@@ -483,7 +503,7 @@ void gw_stream_chunk(void *ud, const cJSON *chunk)
     }
     /* the usage chunk: we asked for it to charge exactly; the client may not
      * have (the Anthropic translation always takes it) */
-    if (c->front == GW_FRONT_ANTHROPIC || !usage_only || c->include_usage)
+    if ((c->front == GW_FRONT_ANTHROPIC || !usage_only || c->include_usage) && (own || !relay_raw(c)))
         emit_chunk(c, chunk);
     cJSON_Delete(own);
     if (c->http && !c->paused && gw_conn_pending(c->conn) > GW_HIGH_WATER) {

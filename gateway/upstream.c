@@ -216,7 +216,14 @@ static int sse_cb(void *ud, const char *event, const char *data, size_t len)
             c->stream_done = 1;
         return c->guard_blocked; /* stop feeding: up_data ends the call */
     }
+    /* an OpenAI-shaped upstream's event is the chunk itself: gw_stream_chunk
+     * relays its bytes as they came when nothing in it changes */
+    if (c->ps_ad->chunks_verbatim) {
+        c->raw = data;
+        c->raw_len = len;
+    }
     int rc = c->ps_ad->stream_event(c->ps, event, data, len, gw_stream_chunk, c, &c->usage);
+    c->raw = NULL;
     if (rc == 1)
         c->stream_done = 1;
     else if (rc < 0)

@@ -198,7 +198,7 @@ static cJSON *openai_embed_response(const char *model, const char *body, size_t 
     {                                                                                    \
         .type = name, .chat_request = chat, .chat_response = prov_openai_chat_response, \
         .stream_new = openai_stream_new, .stream_event = prov_openai_stream_event,      \
-        .stream_free = openai_stream_free, .embed_request = embed,                      \
+        .stream_free = openai_stream_free, .chunks_verbatim = 1, .embed_request = embed, \
         .embed_response = openai_embed_response, .error_message = prov_error_generic,   \
     }
 

@@ -60,6 +60,9 @@ typedef struct prov_adapter {
     int (*stream_event)(prov_stream *s, const char *event, const char *data,
                         size_t len, prov_chunk_fn fn, void *ud, prov_usage *u);
     void (*stream_free)(prov_stream *s);
+    /* 1: each stream event is itself the OpenAI chunk handed to fn (not a
+     * translation), so its bytes may be relayed as they came */
+    int chunks_verbatim;
 
     /* Embeddings; NULL when the provider has none. */
     int (*embed_request)(const od_provider_cfg *p, const char *model,

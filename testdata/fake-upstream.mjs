@@ -18,6 +18,7 @@
 //   drip-<ms>    wait between stream events
 //   stream-cut   drop the connection in the middle of a stream
 //   refuse       a refusal (content_filter / refusal / SAFETY)
+//   spaced       OpenAI stream events written with a space after each key's colon
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
 //   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
@@ -59,7 +60,7 @@ function behaviour(model, header) {
   return {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
-    overuse: has('overuse'), tools: has('tools'),
+    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'),
     cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
@@ -168,7 +169,8 @@ async function openaiChat(ctx, model, body) {
   }
   events.push(chunk({}, openaiFinish(a)));
   if (withUsage) events.push({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices: [], usage: openaiUsage(a) });
-  await ctx.sse(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).concat(['data: [DONE]\n\n']));
+  const text = (e) => (ctx.b.spaced ? JSON.stringify(e).replace(/":/g, '": ') : JSON.stringify(e));
+  await ctx.sse(events.map((e) => `data: ${text(e)}\n\n`).concat(['data: [DONE]\n\n']));
 }
 
 function vector(text, dims) { // deterministic, in [-1, 1)

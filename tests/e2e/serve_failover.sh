@@ -9,6 +9,7 @@ DEAD=$(free_port)
 U="http://127.0.0.1:$FAKE_PORT/v1"
 cat >"$T/odock.json" <<JSON
 {"database": "$ODOCK_DB",
+ "guardrails": {"pii": {"action": "flag"}, "secrets": {"action": "flag"}},
  "router": {"retry_base_ms": 20, "breaker_failures": 2, "breaker_cooldown_ms": 6000,
             "ttft_timeout_ms": 700, "request_timeout_ms": 2500},
  "providers": [
@@ -28,7 +29,8 @@ cat >"$T/odock.json" <<JSON
    {"name": "fstream",  "deployments": [{"provider": "bad", "model": "gpt-4o-s-fail-500"}, {"provider": "good", "model": "gpt-4o"}]},
    {"name": "fttft",    "deployments": [{"provider": "good", "model": "gpt-4o-hang"}, {"provider": "good", "model": "gpt-4o"}]},
    {"name": "fdeadline", "deployments": [{"provider": "good", "model": "gpt-4o-slow-20000"}]},
-   {"name": "cut",      "deployments": [{"provider": "good", "model": "gpt-4o-stream-cut"}, {"provider": "good", "model": "gpt-4o"}]}]}
+   {"name": "cut",      "deployments": [{"provider": "good", "model": "gpt-4o-stream-cut"}, {"provider": "good", "model": "gpt-4o"}]},
+   {"name": "spaced",   "deployments": [{"provider": "good", "model": "gpt-4o-spaced"}]}]}
 JSON
 KEY=$(mkkey router)
 start_serve "$T/odock.json"
@@ -86,6 +88,14 @@ body=$(post /v1/chat/completions "$KEY" '{"model":"cut","stream":true,"messages"
 eq "stream cut after first byte: 200 already sent" "$(status)" 200
 check "stream cut after first byte: ends with an error event" grep -q '^data: {"error":' <<<"$body"
 check "stream cut after first byte: no [DONE]" bash -c "! grep -q 'DONE' <<<'$body'"
+# an OpenAI upstream's chunks reach the client as written when nothing in
+# them changes (output guardrails only flag here): the fake's spacing survives
+body=$(post /v1/chat/completions "$KEY" '{"model":"spaced","stream":true,"messages":[{"role":"user","content":"one two three four five"}]}')
+eq "stream relayed verbatim: every chunk as the upstream spaced it" \
+   "$(grep -c '^data: {"id": "chatcmpl-fake' <<<"$body"),$(grep -c '^data: {' <<<"$body")" "$(grep -c '^data: {' <<<"$body"),$(grep -c '^data: {' <<<"$body")"
+check "... more than two of them" test "$(grep -c '^data: {' <<<"$body")" -gt 2
+check "... the usage chunk odock asked for is not passed on" bash -c "! grep -q '\"usage\": {' <<<'$body'"
+check "... and [DONE] ends it" grep -q '^data: \[DONE\]' <<<"$body"
 r=$(client stream cut "a long enough answer to be cut in the middle of the stream")
 eq "stream cut: the SDK raises an error" "$(echo "$r" | jget ok)" false
 check "stream cut: recorded as an upstream error" wait_events 1 "WHERE target='cut' AND status='error' AND reason='upstream_error'"

@@ -109,6 +109,13 @@ sleep 0.3
 eq "server answers while slow clients hang" "$(curl -s -m 2 "$BASE/healthz")" '{"status":"ok"}'
 check "slow headers: connection dropped by the header timeout" wait "$sp1"
 check "slow body: connection dropped by the header timeout" wait "$sp2"
+# the body's deadline is idle time: one that keeps coming, over more than the
+# 2 s header timeout in all, is read to the end
+eb='{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}'
+j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "$(jq -nc --arg b "$eb" --arg k "$KEY" \
+  '{send: [[0, [{raw: ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + $k + "\r\nContent-Length: " + ($b | length | tostring) + "\r\n\r\n" + $b[0:10])}]],
+          [1.2, [{raw: $b[10:30]}]], [1.2, [{raw: $b[30:]}]]], expect: 1, timeout: 3}')")
+eq "a body still arriving after the header timeout (2.4 s in all, 1.2 s gaps): answered" "$(jq -c '.status' <<<"$j")" '[200]'
 
 # pipelining (plain HTTP is odock's own server, gateway/h1serve.c): requests
 # written in one go are answered one after the other, in order, on the same
