@@ -292,8 +292,14 @@ static int pct_decode(char *s)
     return 0;
 }
 
+/* control bytes a head may not hold; CR and LF are checked where lines end */
+static int bad_byte(unsigned char c)
+{
+    return (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7F;
+}
+
 /* one line of the head in place: its end (NUL-terminated, CR dropped) and
- * the start of the next; NULL on a bare CR or a control byte */
+ * the start of the next; NULL on a bare CR */
 static char *cut_line(char *p, char **next)
 {
     char *nl = strchr(p, '\n');
@@ -302,12 +308,7 @@ static char *cut_line(char *p, char **next)
     *next = nl + 1;
     if (nl > p && nl[-1] == '\r') nl--;
     *nl = 0;
-    for (char *q = p; q < nl; q++)
-        if ((unsigned char)*q < 0x20 && *q != '\t')
-            return NULL;
-        else if (*q == 0x7F)
-            return NULL;
-    return nl;
+    return memchr(p, '\r', (size_t)(nl - p)) ? NULL : nl;
 }
 
 static int has_token(const char *v, const char *tok)
@@ -326,12 +327,13 @@ static int has_token(const char *v, const char *tok)
     return 0;
 }
 
+/* name in lower case, as parse_head leaves the head's names */
 static const char *hdr_get(const gw_h1s *h, const char *name, int *count)
 {
     const char *v = NULL;
     int k = 0;
     for (int i = 0; i < h->nhdr; i++)
-        if (!strcasecmp(h->hdr[i].name, name) && k++ == 0)
+        if (h->hdr[i].name[0] == name[0] && !strcmp(h->hdr[i].name, name) && k++ == 0)
             v = h->hdr[i].value;
     if (count) *count = k;
     return v;
@@ -347,8 +349,9 @@ static int parse_head(gw_h1s *h, size_t len, char **path, char **method, const c
     h->head[len] = 0;
     char *p = h->head, *next, *e;
     *why = "malformed request";
-    if (memchr(p, 0, len))
-        return 400;
+    for (size_t i = 0; i < len; i++)
+        if (bad_byte((unsigned char)p[i]))
+            return 400; /* NUL too */
     while (*p == '\r' || *p == '\n') p++; /* blank lines before the request line (RFC 9112 2.2) */
     if (!(e = cut_line(p, &next)))
         return 400;
@@ -393,9 +396,12 @@ static int parse_head(gw_h1s *h, size_t len, char **path, char **method, const c
         if (!colon || colon == p)
             return 400; /* also obs-fold: a line starting with white space */
         *colon = 0;
-        for (char *n = p; *n; n++)
+        for (char *n = p; *n; n++) {
             if (!tchar((unsigned char)*n))
                 return 400; /* white space before the colon too (RFC 9112 5.1) */
+            if (*n >= 'A' && *n <= 'Z')
+                *n |= 0x20; /* names match in lower case */
+        }
         char *v = colon + 1;
         while (*v == ' ' || *v == '\t') v++;
         while (e > v && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
