@@ -149,6 +149,22 @@ j=$(raw "$KEY" mock/slow-500 later)
 eq "a request sent while the first is under way: both answered, in order" "$(jq -c '[.status, .closed]' <<<"$j")" "[[200,200],false]"
 check "... without a busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
 
+# more pipelined bytes than odock reads ahead (64 KB) behind a slow call:
+# reading pauses and resumes, every request answered in order, no busy loop
+hz='{"method": "GET", "path": "/healthz"}'
+slow='{"path": "/v1/chat/completions", "headers": {"Authorization": "Bearer '"$KEY"'"}, "body": {"model": "mock/slow-500", "messages": [{"role": "user", "content": "p"}]}}'
+jq -nc --argjson s "$slow" --argjson h "$hz" '{send: [[0, ([$s] + [range(4000) | $h])]], expect: 4001, timeout: 4, min_s: 1}' >"$T/spec"
+j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "@$T/spec")
+eq "4,000 requests (128 KB) pipelined behind a slow call: all answered, in order" \
+   "$(jq -c '[(.status | length), (.status | unique), (.bodies[0] | fromjson | .object), (.bodies[4000] | fromjson | .status), .closed]' <<<"$j")" \
+   '[4001,[200],"chat.completion","ok",false]'
+check "... without a busy loop ($(jq .cpu_ticks <<<"$j") ticks in $(jq .seconds <<<"$j") s)" test "$(jq .cpu_ticks <<<"$j")" -lt 60
+# an HTTP/1.0 client cannot read chunked framing: its stream ends with the connection
+j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "$(jq -nc --arg k "$KEY" --arg b '{"model":"mock/echo","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+  '{send: [[0, [{raw: ("POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " + $k + "\r\nContent-Length: " + ($b | length | tostring) + "\r\n\r\n" + $b)}]]], timeout: 3}')")
+eq "HTTP/1.0 stream: SSE without chunk framing, ended by the close" \
+   "$(jq -c '[.status, (.bodies[0] | startswith("data: {")), (.bodies[0] | test("data: \\[DONE\\]\n\n$")), .closed]' <<<"$j")" '[[200],true,true,true]'
+
 # one request on a raw connection: status list, closed, first body (JSON)
 rq() { # TEXT [TIMEOUT]: written as it is
   local r; r=$(jq -nc --arg t "$1" '{raw: $t}')
