@@ -731,7 +731,7 @@ static sqlite3_stmt *insert_stmt(sqlite3 *db, int rows)
 }
 
 int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
-                     int nops, ldg_grow *grows, int ngrows, int64_t now_ms, char **err)
+                     int nops, ldg_grow *grows, int ngrows, int64_t now_ms, int yield, char **err)
 {
     sqlite3_stmt *one = NULL, *many = NULL;
     if (ldg_begin(db) != 0) goto fail;
@@ -742,11 +742,10 @@ int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner,
         /* a batch is ~5 us per event of CPU; on a core shared with the
          * event loop, a thread woken after its 50 ms sleep is not preempted
          * for all of it (measured: the loop waited 2.5 ms, the p99 of a
-         * single connection). A partial batch steps aside between
-         * statements (16 rows) to let it run; a full one means the writer
-         * is behind and must not (yielding always let the queue grow to
-         * 150 MB under saturation). */
-        if (n < LDG_BATCH_FULL && i) sched_yield();
+         * single connection). A writer that keeps up steps aside between
+         * statements (16 rows) to let it run; one that is behind must not
+         * (yielding always let the queue grow to 150 MB under saturation) */
+        if (yield && i) sched_yield();
         int rows = n - i >= ROWS_PER_INSERT ? ROWS_PER_INSERT : 1;
         sqlite3_stmt *st = rows == 1 ? one : many;
         for (int r = 0; r < rows; r++) bind_event(st, r, &ev[i + r]);

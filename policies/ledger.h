@@ -129,9 +129,10 @@ int ldg_spend_apply(sqlite3 *db, const char *owner, const ldg_spend *ops, int n)
  * caller's transaction. 0 ok. */
 int ldg_lease_grow(sqlite3 *db, const char *owner, ldg_grow *g, int n, int64_t now_ms);
 /* Inserts events, applies spend ops and grows leases in one transaction. 0 ok.
- * A batch of fewer than LDG_BATCH_FULL events yields the CPU now and then. */
+ * yield: step aside for other threads between statements (a writer that
+ * keeps up; one that is behind must not). */
 #define LDG_BATCH_FULL 512
 int ldg_commit_batch(sqlite3 *db, const ldg_event *ev, int n, const char *owner, const ldg_spend *ops,
-                     int nops, ldg_grow *grows, int ngrows, int64_t now_ms, char **err);
+                     int nops, ldg_grow *grows, int ngrows, int64_t now_ms, int yield, char **err);
 
 #endif

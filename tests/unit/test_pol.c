@@ -1040,7 +1040,7 @@ static void test_commit_batch_rows(void **state)
         ev[i].findings = i == 20 ? "{\"pii\":1}" : NULL;
     }
     char *err = NULL;
-    if (ldg_commit_batch(f->admin, ev, N, "test", NULL, 0, NULL, 0, 0, &err) != 0) fail_msg("%s", err);
+    if (ldg_commit_batch(f->admin, ev, N, "test", NULL, 0, NULL, 0, 0, 0, &err) != 0) fail_msg("%s", err);
     assert_int_equal(db_int(f->admin, "SELECT count(*) FROM events WHERE request_id LIKE 'req_batch_%'"), N);
     char sql[512];
     for (int i = 0; i < N; i++) {
