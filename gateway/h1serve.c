@@ -506,7 +506,8 @@ static void begin(gw_h1s *h, size_t len)
         /* where the body ends is unclear with both, or with a coding we do
          * not read: nothing is read and the connection closes (RFC 9112 6.1, 6.3) */
         if (cl || h->http10) {
-            refuse(h, 400, "invalid_request", "both Content-Length and Transfer-Encoding: send only Content-Length");
+            refuse(h, 400, "invalid_request", cl ? "both Content-Length and Transfer-Encoding: send only Content-Length"
+                                                 : "Transfer-Encoding in an HTTP/1.0 request");
             return;
         }
         if (strcasecmp(te, "chunked")) {
@@ -628,18 +629,13 @@ static void advance(gw_h1s *h)
                 return;
             }
             size_t len = head_end(h);
-            if (!len) {
-                if (h->ilen - h->ioff > HS_HEAD_MAX) {
-                    h->ioff = h->ilen = 0;
-                    refuse(h, 431, "request_too_large", "request header too large");
-                } else if (h->eof) {
-                    hs_close(h);
-                }
-                return;
-            }
-            if (len > HS_HEAD_MAX) {
+            if (len > HS_HEAD_MAX || (!len && h->ilen - h->ioff > HS_HEAD_MAX)) {
                 h->ioff = h->ilen = 0;
                 refuse(h, 431, "request_too_large", "request header too large");
+                return;
+            }
+            if (!len) {
+                if (h->eof) hs_close(h);
                 return;
             }
             begin(h, len);

@@ -190,7 +190,7 @@ j=$(rq "GET /healthz HTTP/1.1"$'\r\n'"X-Big: $long"$'\r\n\r\n')
 eq "a 40 KB request head: 431, closed" "$(jq -c '[.status, (.bodies[0] | fromjson | .error.code), .closed]' <<<"$j")" '[[431],"request_too_large",true]'
 for bad in $'GET /healthz\r\n\r\n' $'GET  /healthz HTTP/1.1\r\n\r\n' $'GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n' \
            $'GET /healthz HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n' $'GET healthz HTTP/1.1\r\n\r\n' $'GET /%00 HTTP/1.1\r\n\r\n' \
-           $'GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n'; do
+           $'GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n' $'POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'; do
   j=$(rq "$bad")
   eq "malformed head $(jq -Rc . <<<"${bad%%$'\r'*}")...: 400, closed" "$(jq -c '[.status, (.bodies[0] | fromjson | .error.code), .closed]' <<<"$j")" '[[400],"invalid_request",true]'
 done
