@@ -272,6 +272,12 @@ wait "$cp"
 eq "SIGTERM: in-flight request finished" "$(cat "$T/inflight_status")" 200
 eq "SIGTERM: its ledger event was flushed" "$(events 'count(*)' "WHERE target='mock/slow-1200' AND status='ok'")" 1
 
+# an idle keep-alive connection closes after header_timeout_s (2 s here)
+start_serve "$T/odock.json" ODOCK_HEADER_TIMEOUT_S=2
+j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" '{"send": [[0, [{"method": "GET", "path": "/healthz"}]]], "timeout": 5}')
+eq "an idle keep-alive connection: closed after header_timeout_s" "$(jq -c '[.status, .closed, (.seconds < 4.5 and .seconds > 1.5)]' <<<"$j")" '[[200],true,true]'
+stop_serve "odock serve, started again, exits cleanly"
+
 # no config at all: the embedded default (mock provider) serves
 P2=$(free_port)
 DKEY=$("$ODOCK" keys create --name d --json --db "$T/default.db" | jget key)
