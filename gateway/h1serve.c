@@ -497,10 +497,15 @@ static void begin(gw_h1s *h, size_t len)
     if (!h->keep)
         c->close_after = 1;
 
-    int ncl = 0;
-    const char *cl = hdr_get(h, "content-length", &ncl), *te = hdr_get(h, "transfer-encoding", NULL);
+    int ncl = 0, nte = 0, nhost = 0;
+    const char *cl = hdr_get(h, "content-length", &ncl), *te = hdr_get(h, "transfer-encoding", &nte);
     int64_t length = 0;
     gw_conn_open(c, path, method);
+    hdr_get(h, "host", &nhost);
+    if (!h->http10 && nhost != 1) {
+        refuse(h, 400, "invalid_request", "Host: an HTTP/1.1 request carries exactly one (RFC 9112 3.2)");
+        return;
+    }
     int chunked = 0;
     if (te) {
         /* where the body ends is unclear with both, or with a coding we do
@@ -510,7 +515,7 @@ static void begin(gw_h1s *h, size_t len)
                                                  : "Transfer-Encoding in an HTTP/1.0 request");
             return;
         }
-        if (strcasecmp(te, "chunked")) {
+        if (nte > 1 || strcasecmp(te, "chunked")) {
             refuse(h, 501, "not_implemented", "Transfer-Encoding: only chunked is supported");
             return;
         }

@@ -20,11 +20,11 @@ def seeds(key):
     return [
         b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: %d\r\n\r\n" % len(body) + body,
-        b"POST /v1/chat/completions HTTP/1.1\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\n"
         + b"%x\r\n" % len(body) + body + b"\r\n0\r\nT: 1\r\n\r\n",
         b"GET /v1/models?x=%41&sessionId=abc HTTP/1.0\r\nConnection: keep-alive\r\n" + auth + b"\r\n",
-        b"POST /messages?sessionId=zz HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}",
-        b"HEAD /metrics HTTP/1.1\r\n\r\nGET /mcp HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n",
+        b"POST /messages?sessionId=zz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{}",
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
         b"GET /mcp/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mcp\r\n\r\n",
     ]

@@ -190,13 +190,14 @@ j=$(rq "GET /healthz HTTP/1.1"$'\r\n'"X-Big: $long"$'\r\n\r\n')
 eq "a 40 KB request head: 431, closed" "$(jq -c '[.status, (.bodies[0] | fromjson | .error.code), .closed]' <<<"$j")" '[[431],"request_too_large",true]'
 for bad in $'GET /healthz\r\n\r\n' $'GET  /healthz HTTP/1.1\r\n\r\n' $'GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n' \
            $'GET /healthz HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n' $'GET healthz HTTP/1.1\r\n\r\n' $'GET /%00 HTTP/1.1\r\n\r\n' \
-           $'GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n' $'POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'; do
+           $'GET /healthz HTTP/1.1\r\nX-A: a\rb\r\n\r\n' $'POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' \
+           $'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n' $'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'; do
   j=$(rq "$bad")
   eq "malformed head $(jq -Rc . <<<"${bad%%$'\r'*}")...: 400, closed" "$(jq -c '[.status, (.bodies[0] | fromjson | .error.code), .closed]' <<<"$j")" '[[400],"invalid_request",true]'
 done
 j=$(rq $'GET /healthz HTTP/2.0\r\n\r\n')
 eq "HTTP/2.0 on an HTTP/1 connection: 505" "$(jq -c '[.status, .closed]' <<<"$j")" '[[505],true]'
-j=$(rq $'GET http://gw.example/health HTTP/1.1\r\nConnection: close\r\n\r\n')
+j=$(rq $'GET http://gw.example/health HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n')
 eq "absolute-form target: routed by its path" "$(jq -c '.status' <<<"$j")" '[200]'
 eq "percent-encoded path: decoded before routing" "$(curl -s "$BASE/%68ealthz")" '{"status":"ok"}'
 eq "a Date header on answers (RFC 9110 6.6.1)" "$(curl -sI "$BASE/healthz" | tr -d '\r' | grep -ic '^date: ')" 1
@@ -224,6 +225,8 @@ eq "chunked body in pieces, with extensions, bare LF line ends and a trailer" "$
 eq "chunked body, a bad chunk size: 400, closed" "$(chunk $'zz\r\n{}\r\n0\r\n\r\n')" '400,"invalid_request",true'
 eq "chunked body, data longer than its chunk: 400, closed" "$(chunk $'2\r\n{}}\r\n0\r\n\r\n')" '400,"invalid_request",true'
 eq "Transfer-Encoding other than chunked: 501, closed" "$(frame $'Transfer-Encoding: gzip\r\n')" \
+   '501,"not_implemented","Transfer-Encoding: only chunked is supported",true'
+eq "Transfer-Encoding twice: 501, closed" "$(frame $'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n')" \
    '501,"not_implemented","Transfer-Encoding: only chunked is supported",true'
 big=$(head -c 300000 /dev/zero | tr '\0' a)
 printf -v cb '%x\r\n%s\r\n0\r\n\r\n' ${#big} "$big"
