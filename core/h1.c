@@ -640,17 +640,8 @@ static int chunk_line(h1x *x)
         x->trailer_bytes += n;
         return x->trailer_bytes > H1_HEAD_MAX ? -1 : 0;
     }
-    int64_t v = 0;
-    size_t i = 0;
-    for (; i < n; i++) {
-        char ch = s[i];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (d < 0) break;
-        if (v > (INT64_MAX >> 4)) return -1;
-        v = v * 16 + d;
-    }
-    if (i == 0 || (i < n && s[i] != ';' && s[i] != ' ' && s[i] != '\t'))
+    int64_t v;
+    if (od_chunk_size(s, n, &v) < 0)
         return -1;
     x->remain = v;
     x->chunk = v ? C_DATA : C_TRAILER;

@@ -207,6 +207,27 @@ int od_parse_i64(const char *s, int64_t *out)
     return 0;
 }
 
+int od_hex_digit(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int od_chunk_size(const char *s, size_t n, int64_t *size)
+{
+    int64_t v = 0;
+    size_t i = 0;
+    for (int d; i < n && (d = od_hex_digit((unsigned char)s[i])) >= 0; i++) {
+        if (v > (INT64_MAX >> 4))
+            return -1;
+        v = v * 16 + d;
+    }
+    if (i == 0 || (i < n && s[i] != ';' && s[i] != ' ' && s[i] != '\t'))
+        return -1;
+    *size = v;
+    return 0;
+}
+
 int od_glob_match(const char *p, const char *s)
 {
     /* iterative with one backtrack point: linear enough for grant patterns */

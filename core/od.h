@@ -109,6 +109,10 @@ void od_request_id(char out[25]);
 /* ---- strings ---- */
 int od_str_eq(const char *a, const char *b);  /* NULL-safe */
 int od_parse_i64(const char *s, int64_t *out); /* whole string, base 10 */
+int od_hex_digit(int c); /* 0-15, or -1 */
+/* An HTTP/1.1 chunk-size line (its line end removed; extensions after ';'
+ * ignored): 0 with *size, -1 when malformed or beyond int64 (RFC 9112 7.1) */
+int od_chunk_size(const char *s, size_t n, int64_t *size);
 /* shell-style glob with '*' and '?' only, case-sensitive */
 int od_glob_match(const char *pattern, const char *s);
 

@@ -267,19 +267,13 @@ static int tchar(unsigned char c)
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* %XX in place; -1 on an encoded NUL */
 static int pct_decode(char *s)
 {
     char *o = s;
     for (; *s; s++) {
         int a, b;
-        if (*s == '%' && (a = hexval(s[1])) >= 0 && (b = hexval(s[2])) >= 0) {
+        if (*s == '%' && (a = od_hex_digit(s[1])) >= 0 && (b = od_hex_digit(s[2])) >= 0) {
             if (!a && !b)
                 return -1;
             *o++ = (char)(a * 16 + b);
@@ -609,14 +603,8 @@ static int chunks(gw_h1s *h)
                 return -1;
             continue;
         }
-        int64_t v = 0;
-        size_t k = 0;
-        for (int d; k < end && (d = hexval(p[k])) >= 0; k++) {
-            if (v >> 40)
-                return -1; /* a chunk over a terabyte: not a real body */
-            v = v * 16 + d;
-        }
-        if (!k || (k < end && p[k] != ';' && p[k] != ' ' && p[k] != '\t'))
+        int64_t v;
+        if (od_chunk_size(p, end, &v) < 0)
             return -1;
         consume(h, ll + 1);
         h->body_left = v;
