@@ -56,7 +56,8 @@ struct gw_h1s {
     char *ib;              /* bytes read: [ioff, ilen) not yet used */
     size_t ioff, ilen, icap;
     size_t scan;           /* the head does not end before ib + ioff + scan */
-    char *head;            /* the request's head, split in place */
+    char *head;            /* the request's head, split in place (kept for the next) */
+    size_t head_cap;
     hs_hdr hdr[HS_MAX_HEADERS];
     int nhdr;
     const char *query;     /* after '?', or "" */
@@ -97,8 +98,11 @@ static void conn_reset(gw_h1s *h)
     memset(c, 0, sizeof *c);
     c->h1 = h;
     c->srv = h->srv;
-    free(h->head);
-    h->head = NULL;
+    if (h->head_cap > 4096) { /* a rare large head does not stay for the connection's life */
+        free(h->head);
+        h->head = NULL;
+        h->head_cap = 0;
+    }
     h->nhdr = 0;
     h->query = "";
     od_buf_reset(&h->wq);
@@ -129,6 +133,7 @@ static void hs_free(gw_h1s *h)
         close(h->fd);
     conn_reset(h);
     od_buf_free(&h->wq);
+    free(h->head);
     free(h->ib);
     free(h);
 }
@@ -338,7 +343,11 @@ static const char *hdr_get(const gw_h1s *h, const char *name, int *count)
  * with, or 0. */
 static int parse_head(gw_h1s *h, size_t len, char **path, char **method, const char **why)
 {
-    h->head = od_malloc(len + 1);
+    if (len + 1 > h->head_cap) {
+        h->head_cap = len + 1 > 1024 ? len + 1 : 1024;
+        free(h->head);
+        h->head = od_malloc(h->head_cap);
+    }
     memcpy(h->head, h->ib + h->ioff, len);
     h->head[len] = 0;
     char *p = h->head, *next, *e;
