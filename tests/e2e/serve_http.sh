@@ -308,5 +308,8 @@ JSON
   eq "TLS (lws): pipelined POSTs with a wrong key: the 401, then the connection closes" "$(jq -c '[.status, .closed]' <<<"$j")" "[[401],true]"
   check "... and no busy loop ($(jq .cpu_ticks <<<"$j") ticks)" test "$(jq .cpu_ticks <<<"$j")" -lt 30
   eq "... and the TLS server still answers" "$(curl -sk -m 2 "https://127.0.0.1:$P3/healthz")" '{"status":"ok"}'
+  code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $DKEY" -H 'Transfer-Encoding: chunked' \
+    -d '{"model":"mock/echo","messages":[{"role":"user","content":"x"}]}' "https://127.0.0.1:$P3/v1/chat/completions")
+  eq "TLS (lws): a chunked request body is refused with 411" "$code" 411
   kill -TERM "$tp"; wait "$tp"; eq "TLS: clean exit" "$?" 0
 fi
