@@ -94,14 +94,6 @@ struct gw_mcp {
     int64_t idle_us;
 };
 
-/* ---------------- headers ---------------- */
-
-/* a header of c, or of a WebSocket handshake's wsi: "" when absent or too long */
-static int hdr(gw_conn *c, struct lws *wsi, const char *name, char *buf, size_t n)
-{
-    return gw_req_header(c, wsi, name, buf, n);
-}
-
 /* ---------------- answers of our own ---------------- */
 
 void gw_mcp_error(gw_conn *c, int status, int code, const char *msg, const char *reason)
@@ -124,11 +116,11 @@ void gw_mcp_too_large(gw_conn *c)
 static int origin_ok(gw_server *s, gw_conn *c, struct lws *wsi)
 {
     char buf[512];
-    int n = hdr(c, wsi, "origin", buf, sizeof buf);
+    int n = gw_req_header(c, wsi, "origin", buf, sizeof buf);
     if (n < 0 || (n > 0 && !gw_origin_allowed(buf, s->mcp_origins)))
         return 0;
     if (s->mcp_check_host) {
-        n = hdr(c, wsi, "host", buf, sizeof buf);
+        n = gw_req_header(c, wsi, "host", buf, sizeof buf);
         if (n < 0 || (n > 0 && !gw_host_allowed(buf, s->mcp_hosts)))
             return 0;
     }
@@ -595,7 +587,7 @@ static void mcp_get(gw_mcp *g, gw_conn *c, req_info *ri)
     gw_msess *ms = need_session(g, c, ri, T_STREAMABLE);
     if (!ms)
         return;
-    int64_t after = hdr(ri->c, NULL, "last-event-id", lei, sizeof lei) > 0 ? gw_sse_parse_id(lei) : -1;
+    int64_t after = gw_req_header(ri->c, NULL, "last-event-id", lei, sizeof lei) > 0 ? gw_sse_parse_id(lei) : -1;
     if (ms->get) {
         if (after < 0) {
             gw_mcp_error(c, 409, MCP_ERR_INVALID_REQUEST, "Conflict: only one SSE stream is allowed per session", NULL);
@@ -701,9 +693,9 @@ void gw_mcp_request(gw_server *s, gw_conn *c, int transport, const char *method,
     }
     if (authenticate(g, c, ri.key))
         return;
-    hdr(c, NULL, "mcp-session-id", ri.sid, sizeof ri.sid);
-    hdr(c, NULL, "mcp-protocol-version", ri.proto, sizeof ri.proto);
-    hdr(c, NULL, "accept", ri.accept, sizeof ri.accept);
+    gw_req_header(c, NULL, "mcp-session-id", ri.sid, sizeof ri.sid);
+    gw_req_header(c, NULL, "mcp-protocol-version", ri.proto, sizeof ri.proto);
+    gw_req_header(c, NULL, "accept", ri.accept, sizeof ri.accept);
     if (transport == GW_MCP_SSE)
         legacy_open(g, c, &ri);
     else if (transport == GW_MCP_MESSAGES)
@@ -776,9 +768,9 @@ static void relay_open(gw_server *s, gw_mws *w, struct lws *wsi)
     if (key)
         lines[n++] = od_strdup_printf("authorization: Bearer %s", key);
     /* worker 0 checks them again, as the client sent them */
-    if (hdr(NULL, wsi, "origin", v, sizeof v) > 0)
+    if (gw_req_header(NULL, wsi, "origin", v, sizeof v) > 0)
         lines[n++] = od_strdup_printf("origin: %s", v);
-    if (hdr(NULL, wsi, "host", v, sizeof v) > 0)
+    if (gw_req_header(NULL, wsi, "host", v, sizeof v) > 0)
         lines[n++] = od_strdup_printf("host: %s", v);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/mcp/ws", s->fwd_port);
     w->relay = od_ws_connect(s->loop, url, (const char *const *)lines, n, (size_t)s->max_body * 2 + 65536,
