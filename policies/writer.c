@@ -271,8 +271,12 @@ int pol_writer_take_grants(pol_writer *w, ldg_grow **out)
 void pol_writer_flush(pol_writer *w)
 {
     pthread_mutex_lock(&w->mu);
-    w->flush = 1;
-    pthread_cond_signal(&w->cv);
+    /* only when something waits: a flag left over from a flush of an empty
+     * queue would make the writer's next batch go early and small */
+    if (w->n || w->sn || w->gn) {
+        w->flush = 1;
+        pthread_cond_signal(&w->cv);
+    }
     while (w->n || w->sn || w->gn || w->busy) pthread_cond_wait(&w->idle_cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }

@@ -123,6 +123,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
+    /* a test that failed inside its own transaction must not leave the
+     * writer retrying behind the lock: pol_close would wait for it forever */
+    if (f->admin && !sqlite3_get_autocommit(f->admin)) ldg_rollback(f->admin);
     pol_close(f->e);
     pol_rl_shm_free(f->rl); /* after the engine: it never frees a shared table */
     ldg_close(f->admin);
@@ -1079,8 +1082,8 @@ static void test_writer_queue_shrinks(void **state)
     pthread_mutex_lock(&w->mu);
     int grown = w->cap;
     pthread_mutex_unlock(&w->mu);
-    assert_true(grown >= 4096);
     if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
+    assert_true(grown >= 4096);
     pol_writer_flush(w);
     pthread_mutex_lock(&w->mu);
     int cap = w->cap;
@@ -1092,14 +1095,14 @@ static void test_writer_queue_shrinks(void **state)
 /* A backlog drains from the front without moving the rest, and a full
  * array whose front half is taken slides down instead of growing; the
  * events are written in the order they were pushed, whatever happened. */
-static void push_numbered(pol_writer *w, int i)
+static void push_numbered(pol_writer *w, int attempt, int i)
 {
     ldg_event ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = "tool";
     ev.status = "ok";
     ev.ts_ms = i;
-    snprintf(ev.request_id, sizeof ev.request_id, "req_order_%06d", i);
+    snprintf(ev.request_id, sizeof ev.request_id, "req_order%d_%06d", attempt, i);
     pol_writer_push(w, &ev);
 }
 
@@ -1108,42 +1111,56 @@ static void test_writer_backlog_order(void **state)
     fx *f = *state;
     pol_writer *w = &f->e->writer;
     char *err = NULL;
-    if (ldg_exec(f->admin, "BEGIN IMMEDIATE", &err) != 0) fail_msg("%s", err); /* the writer waits on this */
-    int pushed = 0;
-    while (pushed < 1024) push_numbered(w, pushed++);
-    /* the writer took a full batch off the front and is stuck committing it */
-    for (int tries = 0;; tries++) {
+    int pushed = 0, attempt, head = 0, cap1 = 0, n1 = 0, head2 = -1, cap2 = 0, n2 = 0;
+    /* The writer must take a full batch off the front. It takes a partial
+     * one when its 50 ms interval ends while the 1024 pushes are under way
+     * (a preempted test thread on a loaded machine): then try again. Every
+     * exit from an attempt commits first: a writer left behind the lock
+     * would keep teardown waiting forever. */
+    for (attempt = 0; attempt < 5; attempt++) {
+        pol_writer_flush(w); /* empty: the writer sleeps a fresh interval */
+        if (ldg_exec(f->admin, "BEGIN IMMEDIATE", &err) != 0) fail_msg("%s", err); /* the writer waits on this */
+        for (pushed = 0; pushed < 1024;) push_numbered(w, attempt, pushed++);
+        int busy = 0;
+        for (int tries = 0; tries < 5000 && !busy; tries++) {
+            pthread_mutex_lock(&w->mu);
+            head = w->head, busy = w->busy;
+            pthread_mutex_unlock(&w->mu);
+            if (!busy) usleep(1000);
+        }
+        if (!busy || head != LDG_BATCH_FULL) {
+            if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
+            if (!busy) fail_msg("the writer never took a batch");
+            continue;
+        }
+        /* stuck committing a full batch: read now, check once unlocked */
         pthread_mutex_lock(&w->mu);
-        int head = w->head, busy = w->busy;
+        cap1 = w->cap, n1 = w->n;
         pthread_mutex_unlock(&w->mu);
-        if (head == LDG_BATCH_FULL && busy) break;
-        if (tries > 2000) fail_msg("the writer never took a batch (head %d)", head);
-        usleep(1000);
+        push_numbered(w, attempt, pushed++); /* full, front half taken: slides down */
+        pthread_mutex_lock(&w->mu);
+        head2 = w->head, cap2 = w->cap, n2 = w->n;
+        pthread_mutex_unlock(&w->mu);
+        while (pushed < 1700) push_numbered(w, attempt, pushed++);
+        if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
+        break;
     }
-    /* read now, checked once the ledger is unlocked: a failed check must
-     * not leave the writer stuck behind the lock (teardown would wait) */
-    pthread_mutex_lock(&w->mu);
-    int cap1 = w->cap, n1 = w->n;
-    pthread_mutex_unlock(&w->mu);
-    push_numbered(w, pushed++); /* full, front half taken: slides down */
-    pthread_mutex_lock(&w->mu);
-    int head2 = w->head, cap2 = w->cap, n2 = w->n;
-    pthread_mutex_unlock(&w->mu);
-    while (pushed < 1700) push_numbered(w, pushed++);
-    if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
     pol_writer_flush(w);
+    if (attempt == 5) fail_msg("the writer took a partial batch five times (last: %d events)", head);
     assert_int_equal(cap1, 1024);
     assert_int_equal(n1, 1024 - LDG_BATCH_FULL);
     assert_int_equal(head2, 0);
     assert_int_equal(cap2, 1024);
     assert_int_equal(n2, 1024 - LDG_BATCH_FULL + 1);
+    char q[128];
+    snprintf(q, sizeof q, "SELECT ts_ms, request_id FROM events WHERE request_id LIKE 'req_order%d_%%' ORDER BY id",
+             attempt);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(f->admin, "SELECT ts_ms, request_id FROM events WHERE request_id LIKE "
-                                                  "'req_order_%' ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(f->admin, q, -1, &st, NULL), SQLITE_OK);
     int i = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         char want[32];
-        snprintf(want, sizeof want, "req_order_%06d", i);
+        snprintf(want, sizeof want, "req_order%d_%06d", attempt, i);
         assert_int_equal(sqlite3_column_int64(st, 0), i);
         assert_string_equal((const char *)sqlite3_column_text(st, 1), want);
         i++;
