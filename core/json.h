@@ -23,6 +23,16 @@ size_t od_json_plain_run(const unsigned char *p, size_t n);
 /* Appends s as a JSON string (NULL as ""). */
 void od_json_string(od_buf *b, const char *s);
 
+/* core/json_raw.c, on text the parser accepted: where top-level member key's
+ * value is written in the object t[0..n) (*off, *len), for passing it on
+ * unchanged. 0 when the text could say something the tree does not: an
+ * escaped key, the member twice, or a \u0000 in the value. */
+int od_json_raw_member(const char *t, size_t n, const char *key, size_t *off, size_t *len);
+
+/* 1 when t[0..n) holds "\u0000": a parsed tree's strings end there, so
+ * what follows was never inspected and must not go out as written */
+int od_json_has_nul(const char *t, size_t n);
+
 /* cJSON_GetObjectItemCaseSensitive, inline and without a strcmp call per
  * member: keys mostly differ in their first byte. A stream event takes ~14
  * lookups; through the library they cost ~130 instructions each. */

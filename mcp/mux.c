@@ -350,28 +350,31 @@ mcp_upstream *mux_uri_owner(mcp_mux *m, const char *uri, const char **orig)
     return NULL;
 }
 
-static void wrap_field(mcp_upstream *up, cJSON *o, const char *field)
+static int wrap_field(mcp_upstream *up, cJSON *o, const char *field)
 {
     cJSON *u = od_jget(o, field);
-    if (!cJSON_IsString(u)) return;
+    if (!cJSON_IsString(u)) return 0;
     char *w = mcp_uri_wrap(up->cfg->name, up->cfg->prefix, u->valuestring);
     cJSON_SetValuestring(u, w);
     free(w);
+    return 1;
 }
 
-void mux_wrap_uris(mcp_upstream *up, cJSON *node, int depth)
+int mux_wrap_uris(mcp_upstream *up, cJSON *node, int depth)
 {
-    if (!up->cfg->prefix || !node || depth > 16) return;
+    int n = 0;
+    if (!up->cfg->prefix || !node || depth > 16) return 0;
     if (cJSON_IsObject(node)) {
-        wrap_field(up, node, "uri");
-        wrap_field(up, node, "uriTemplate");
+        n += wrap_field(up, node, "uri");
+        n += wrap_field(up, node, "uriTemplate");
         cJSON *ch;
         cJSON_ArrayForEach(ch, node)
-            if (cJSON_IsObject(ch) || cJSON_IsArray(ch)) mux_wrap_uris(up, ch, depth + 1);
+            if (cJSON_IsObject(ch) || cJSON_IsArray(ch)) n += mux_wrap_uris(up, ch, depth + 1);
     } else if (cJSON_IsArray(node)) {
         cJSON *ch;
-        cJSON_ArrayForEach(ch, node) mux_wrap_uris(up, ch, depth + 1);
+        cJSON_ArrayForEach(ch, node) n += mux_wrap_uris(up, ch, depth + 1);
     }
+    return n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -555,7 +558,8 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
     od_debug("mcp %s: notification %s ignored", up->cfg->name, meth);
 }
 
-static void up_handle(mcp_upstream *up, cJSON *item)
+/* raw: the message as the upstream wrote it (NULL inside a batch) */
+static void up_handle(mcp_upstream *up, cJSON *item, const char *raw, size_t raw_len)
 {
     mcp_msg msg;
     switch (mcp_rpc_classify(item, &msg)) {
@@ -563,6 +567,8 @@ static void up_handle(mcp_upstream *up, cJSON *item)
         if (!cJSON_IsNumber(msg.id)) break;
         mcp_call *c = find_call(up->mux, up, (int64_t)msg.id->valuedouble);
         if (!c) { od_debug("mcp %s: late or unknown answer dropped", up->cfg->name); break; }
+        c->raw = raw;
+        c->raw_len = raw_len;
         if (msg.result) mux_call_finish(c, CALL_OK, msg.result, NULL);
         else mux_call_finish(c, CALL_UPSTREAM_ERROR, NULL, msg.error);
         break;
@@ -595,10 +601,10 @@ static void up_on_message(void *ud, const char *text, size_t len)
         cJSON *it;
         cJSON_ArrayForEach(it, j) {
             if (up->gen != gen) break;
-            up_handle(up, it);
+            up_handle(up, it, NULL, 0);
         }
     } else {
-        up_handle(up, j);
+        up_handle(up, j, text, len);
     }
     cJSON_Delete(j);
 }

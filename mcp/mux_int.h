@@ -71,6 +71,8 @@ struct mcp_call {
     unsigned inspect_where;  /* results inspection; 0 = none */
     int64_t timeout_us;
     od_timer timer;
+    const char *raw;         /* while done runs: the upstream's answer as written, if one message */
+    size_t raw_len;
 };
 
 struct mcp_srvreq {          /* a server->client request in flight */
@@ -132,6 +134,7 @@ struct mcp_session {
     od_timer init_timer;
     mcp_fan *fans;
     int pending;
+    int64_t in_len;          /* bytes of the message being handled (the ledger's bytes_in) */
     char **queued;           /* what came while initialize was waiting */
     int nqueued;
 };
@@ -154,13 +157,13 @@ void mux_fan_free(mcp_fan *f);
 /* exposed URI -> owning upstream and the upstream's URI (borrowed) */
 mcp_upstream *mux_uri_owner(mcp_mux *m, const char *uri, const char **orig);
 /* rewrite every URI of an upstream's result for the client */
-void mux_wrap_uris(mcp_upstream *up, cJSON *node, int depth);
+int mux_wrap_uris(mcp_upstream *up, cJSON *node, int depth); /* how many it rewrote */
 const mcp_entry *mux_find(const mcp_entry *v, int n, const char *exposed);
 typedef void (*mcp_fetch_fn)(void *ctx, int up_idx, cJSON *items);
 void mux_fetch_all(mcp_upstream *up, const char *method, const char *key, mcp_fetch_fn cb, void *ctx);
 
 /* ---- session.c, used by mux.c ---- */
-void session_reply(mcp_session *s, mcp_batch *b, cJSON *msg);   /* msg taken */
+int64_t session_reply(mcp_session *s, mcp_batch *b, cJSON *msg); /* msg taken; returns the bytes sent */
 void session_notify(mcp_session *s, cJSON *msg);                /* msg not taken */
 void session_send_request(mcp_session *s, cJSON *msg);          /* msg not taken */
 void session_upstreams_settled(mcp_session *s);

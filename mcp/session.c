@@ -13,15 +13,20 @@
 /* ------------------------------------------------------------------ */
 /* output */
 
-static void send_json(mcp_session *s, cJSON *msg, int kind)
+/* returns the bytes sent */
+static int64_t send_json(mcp_session *s, cJSON *msg, int kind)
 {
     char idt[128] = "";
     if (kind == MCP_OUT_RESPONSE) mcp_rpc_id_text(od_jget(msg, "id"), idt, sizeof idt);
     od_buf txt = {0};
     od_json_write(&txt, msg);
     s->send(s->ud, txt.p, txt.len, kind, kind == MCP_OUT_RESPONSE ? idt : NULL);
+    int64_t n = (int64_t)txt.len;
     od_buf_free(&txt);
+    return n;
 }
+
+static int64_t json_size(const cJSON *j);
 
 static mcp_batch *batch_new(void)
 {
@@ -41,12 +46,18 @@ static void batch_release(mcp_session *s, mcp_batch *b, cJSON *msg)
     free(b);
 }
 
-void session_reply(mcp_session *s, mcp_batch *b, cJSON *msg)
+int64_t session_reply(mcp_session *s, mcp_batch *b, cJSON *msg)
 {
+    int64_t n = 0;
     if (s) s->pending--;
-    if (b) { batch_release(s, b, s ? msg : (cJSON_Delete(msg), NULL)); return; }
-    if (s) send_json(s, msg, MCP_OUT_RESPONSE);
+    if (b) {
+        if (s) n = json_size(msg) + 1; /* its share of the batch, with a comma */
+        batch_release(s, b, s ? msg : (cJSON_Delete(msg), NULL));
+        return n;
+    }
+    if (s) n = send_json(s, msg, MCP_OUT_RESPONSE);
     cJSON_Delete(msg);
+    return n;
 }
 
 void session_notify(mcp_session *s, cJSON *msg) { send_json(s, msg, MCP_OUT_NOTIFICATION); }
@@ -63,9 +74,31 @@ static void reply_error(mcp_session *s, mcp_batch *b, const cJSON *id, int code,
     session_reply(s, b, mcp_rpc_error_reason(id, code, message, reason));
 }
 
-static void reply_result(mcp_session *s, mcp_batch *b, const cJSON *id, cJSON *result)
+static int64_t reply_result(mcp_session *s, mcp_batch *b, const cJSON *id, cJSON *result)
 {
-    session_reply(s, b, mcp_rpc_result_take(id, result));
+    return session_reply(s, b, mcp_rpc_result_take(id, result));
+}
+
+/* An answer whose result goes out as the upstream wrote it (raw[0..n)):
+ * printing it again from the tree was a tenth of a relayed call. */
+static int64_t reply_raw_result(mcp_session *s, const cJSON *id, const char *raw, size_t n)
+{
+    char idt[128];
+    od_buf txt = {0};
+    od_buf_put(&txt, "{\"jsonrpc\":\"2.0\",\"id\":", 22);
+    size_t at = txt.len;
+    od_json_write(&txt, id);
+    size_t il = txt.len - at < sizeof idt ? txt.len - at : sizeof idt - 1;
+    memcpy(idt, txt.p + at, il);
+    idt[il] = 0;
+    od_buf_put(&txt, ",\"result\":", 10);
+    od_buf_put(&txt, raw, n);
+    od_buf_putc(&txt, '}');
+    s->pending--;
+    s->send(s->ud, txt.p, txt.len, MCP_OUT_RESPONSE, idt);
+    int64_t sent = (int64_t)txt.len;
+    od_buf_free(&txt);
+    return sent;
 }
 
 /* ------------------------------------------------------------------ */
@@ -161,14 +194,14 @@ static void do_initialize(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 /* ------------------------------------------------------------------ */
 /* governance */
 
-static void deny_reply(mcp_session *s, mcp_batch *b, const cJSON *id, od_req *r)
+static int64_t deny_reply(mcp_session *s, mcp_batch *b, const cJSON *id, od_req *r)
 {
     cJSON *data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "reason", r->reason ? r->reason : OD_R_BAD_REQUEST);
     cJSON_AddStringToObject(data, "request_id", r->id);
     if (r->retry_after_s > 0) cJSON_AddNumberToObject(data, "retry_after", r->retry_after_s);
     const char *m = r->message[0] ? r->message : (r->reason ? r->reason : "Denied");
-    session_reply(s, b, mcp_rpc_error_obj(id, MCP_ERR_DENIED, m, data));
+    return session_reply(s, b, mcp_rpc_error_obj(id, MCP_ERR_DENIED, m, data));
 }
 
 static void finish_req(mcp_mux *m, od_req *r)
@@ -215,22 +248,26 @@ static void governed_done(mcp_call *c, int why, cJSON *result, cJSON *error)
         return;
     }
     if (why == CALL_OK) {
-        cJSON *res = cJSON_Duplicate(result, 1);
-        r->bytes_out = json_size(res);
-        int blocked = 0;
+        /* result is the upstream message's, ours to change until done returns:
+         * inspected and rewritten in place, copied only if printed from the tree */
+        int blocked = 0, rewrites = r->gr_inited ? r->gr.rewrites : 0;
         if (m->pol && c->inspect_where) {
-            cJSON *meta = cJSON_DetachItemFromObject(res, "_meta");
-            blocked = pol_inspect(m->pol, r, c->inspect_where, res) != 0;
-            if (meta) cJSON_AddItemToObject(res, "_meta", meta);
+            cJSON *meta = cJSON_DetachItemFromObject(result, "_meta");
+            blocked = pol_inspect(m->pol, r, c->inspect_where, result) != 0;
+            if (meta) cJSON_AddItemToObject(result, "_meta", meta);
         }
         if (m->pol) pol_settle(m->pol, r, c->price, 0);
         else r->cost_micros = c->price;
+        size_t off, n;
         if (blocked) {
-            cJSON_Delete(res);
-            deny_reply(s, c->batch, c->down_id, r);
+            r->bytes_out = deny_reply(s, c->batch, c->down_id, r);
+        } else if ((r->gr_inited ? r->gr.rewrites : 0) == rewrites && !mux_wrap_uris(c->up, result, 0) &&
+                   s && !c->batch && c->raw && od_json_raw_member(c->raw, c->raw_len, "result", &off, &n) &&
+                   !memchr(c->raw + off, '\n', n) && !memchr(c->raw + off, '\r', n)) {
+            /* unchanged, and one line (stdio and SSE frame by lines) */
+            r->bytes_out = reply_raw_result(s, c->down_id, c->raw + off, n);
         } else {
-            mux_wrap_uris(c->up, res, 0);
-            reply_result(s, c->batch, c->down_id, res);
+            r->bytes_out = reply_result(s, c->batch, c->down_id, cJSON_Duplicate(result, 1));
         }
         finish_req(m, r);
         return;
@@ -241,14 +278,14 @@ static void governed_done(mcp_call *c, int why, cJSON *result, cJSON *error)
         /* the upstream's own error goes through as it is */
         cJSON *o = mcp_rpc_error_obj(c->down_id, 0, "", NULL);
         cJSON_ReplaceItemInObject(o, "error", cJSON_Duplicate(error, 1));
-        session_reply(s, c->batch, o);
+        r->bytes_out = session_reply(s, c->batch, o);
     } else {
         int to = why == CALL_TIMEOUT;
         set_failure(r, to ? 504 : 502, to ? OD_R_UPSTREAM_TIMEOUT : OD_R_UPSTREAM_ERROR,
                     to ? "upstream timed out" : "upstream server failed");
         cJSON *o = mcp_rpc_error_obj(c->down_id, 0, "", NULL);
         cJSON_ReplaceItemInObject(o, "error", cJSON_Duplicate(error, 1));
-        session_reply(s, c->batch, o);
+        r->bytes_out = session_reply(s, c->batch, o);
     }
     if (m->pol) pol_settle(m->pol, r, 0, 0);
     finish_req(m, r);
@@ -282,12 +319,12 @@ static void governed(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *u
     od_req_init(r, OD_KIND_TOOL, target);
     copy_trunc(r->provider, sizeof r->provider, up->cfg->name);
     copy_trunc(r->upstream_model, sizeof r->upstream_model, name);
-    r->bytes_in = json_size(args);
+    r->bytes_in = s->in_len;
     if (m->pol) {
         if (pol_authenticate(m->pol, r, s->key) || pol_authorize(m->pol, r) ||
             (args && pol_inspect(m->pol, r, OD_WHERE_TOOL_ARGS, args)) ||
             pol_reserve(m->pol, r, price, 0)) {
-            deny_reply(s, b, msg->id, r);
+            r->bytes_out = deny_reply(s, b, msg->id, r);
             cJSON_Delete(fwd);
             finish_req(m, r);
             return;
@@ -697,9 +734,10 @@ static void handle_one(mcp_session *s, mcp_batch *b, cJSON *item)
 
 /* one parsed message or batch; j stays the caller's (nothing keeps or
  * changes it: what is forwarded or kept is duplicated first) */
-static void handle_json(mcp_session *s, cJSON *j)
+static void handle_json(mcp_session *s, cJSON *j, size_t len)
 {
     if (!cJSON_IsArray(j)) {
+        s->in_len = (int64_t)len;
         handle_one(s, NULL, j);
         return;
     }
@@ -721,6 +759,7 @@ static void handle_json(mcp_session *s, cJSON *j)
                         "Invalid Request: initialize cannot be batched", NULL);
             continue;
         }
+        s->in_len = json_size(it);
         handle_one(s, b, it);
     }
     batch_release(s, b, NULL);
@@ -742,7 +781,7 @@ void mcp_session_handle(mcp_session *s, const char *text, size_t len)
         reply_error(s, NULL, NULL, code, emsg, NULL);
         return;
     }
-    handle_json(s, j);
+    handle_json(s, j, len);
     cJSON_Delete(j);
 }
 
@@ -753,7 +792,7 @@ void mcp_session_handle_parsed(mcp_session *s, const char *text, size_t len, con
         mcp_session_handle(s, text, len);
         return;
     }
-    handle_json(s, (cJSON *)j);
+    handle_json(s, (cJSON *)j, len);
 }
 
 void mcp_session_too_large(mcp_session *s)

@@ -363,6 +363,7 @@ static int scan_string(const gr_engine *e, gr_ctx *c, unsigned where, cJSON *it)
             if (it->type & cJSON_IsReference) it->type &= ~cJSON_IsReference; /* not ours to free */
             else cJSON_free(it->valuestring);
             it->valuestring = nv;
+            c->rewrites++;
         }
         free(m);
     }

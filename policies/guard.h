@@ -48,6 +48,7 @@ typedef struct gr_ctx {
     char block_detector[32];   /* which detector blocked (never the matched text) */
     int injection_score;       /* highest score seen */
     void *masks;               /* private: value -> placeholder table */
+    int rewrites;              /* JSON strings masked in place so far */
     const char *key_id;        /* principal, for rules limited to keys/teams */
     const char *key_name;
     const char *team;

@@ -19,6 +19,7 @@
 //   stream-cut   drop the connection in the middle of a stream
 //   refuse       a refusal (content_filter / refusal / SAFETY)
 //   spaced       OpenAI stream events written with a space after each key's colon
+//   nulkey       the answer is "ok", a \u0000, then an AWS key: one OpenAI stream chunk
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
 //   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
@@ -60,7 +61,7 @@ function behaviour(model, header) {
   return {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
-    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'),
+    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'),
     cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
@@ -98,6 +99,7 @@ function answer(conv, b) {
     return { kind: 'tool', name: conv.tool.name, args, prompt, completion: tokens(conv.tool.name + args) };
   }
   let text = conv.last.kind === 'tool' ? `tool said: ${conv.last.text}` : `echo: ${conv.last.text}`;
+  if (b.nulkey) text = 'ok\u0000 the key is AKIAIOSFODNN7EXAMPLE';
   let truncated = false;
   if (conv.max > 0 && tokens(text) > conv.max) { // stop at max_tokens, on a character boundary
     let cut = '';
@@ -165,7 +167,7 @@ async function openaiChat(ctx, model, body) {
   } else if (a.kind === 'refusal') {
     events.push(chunk({ refusal: a.text }));
   } else {
-    for (const p of pieces(a.text)) events.push(chunk({ content: p }));
+    for (const p of ctx.b.nulkey ? [a.text] : pieces(a.text)) events.push(chunk({ content: p }));
   }
   events.push(chunk({}, openaiFinish(a)));
   if (withUsage) events.push({ id, object: 'chat.completion.chunk', created, model, system_fingerprint: 'fp_fake', choices: [], usage: openaiUsage(a) });

@@ -26,7 +26,18 @@ const tools = [
   {name: 'sample', description: 'Asks the client to sample', inputSchema: {type: 'object'}},
   {name: 'add_tool', description: 'Adds the tool "extra"', inputSchema: {type: 'object'}},
   {name: 'pid', description: 'Returns the process id', inputSchema: {type: 'object'}},
+  {name: 'raw', description: 'Answers with a line written by hand (which: spaced, nul, dupkey, esckey)',
+   inputSchema: {type: 'object', properties: {which: {type: 'string'}}}},
 ];
+// Answers as no JSON serializer writes them: odock must pass the first on as
+// written, and never pass on what its guardrails did not see (the rest).
+const AKIA = 'AKIAIOSFODNN7EXAMPLE';
+const RAW = {
+  spaced: '{"jsonrpc":"2.0","id":ID,"result": {"content": [ {"type": "text", "text": "spaced out"} ] , "isError": false} }',
+  nul: `{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"ok\\u0000 the key is ${AKIA}"}]}}`,
+  dupkey: `{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"first"}]},"result":{"content":[{"type":"text","text":"${AKIA}"}]}}`,
+  esckey: `{"jsonrpc":"2.0","id":ID,"r\\u0065sult":{"content":[{"type":"text","text":"first"}]},"result":{"content":[{"type":"text","text":"${AKIA}"}]}}`,
+};
 const prompts = [{name: 'greet', description: 'A greeting', arguments: [{name: 'who', required: true}]}];
 const resources = [{uri: 'fake://doc/1', name: 'doc1', mimeType: 'text/plain'},
                    {uri: 'fake://doc/2', name: 'doc2', mimeType: 'text/plain'}];
@@ -76,6 +87,7 @@ async function call(id, p) {
       return text('added');
     case 'extra': return text('extra works');
     case 'pid': return text(String(process.pid));
+    case 'raw': return {raw: RAW[a.which] || RAW.spaced};
     default: throw {code: -32602, message: `Unknown tool: ${p.name}`};
   }
 }
@@ -101,7 +113,10 @@ async function handle(m) {
         break;
       case 'ping': result = {}; break;
       case 'tools/list': result = page(tools, 'tools', p.cursor); break;
-      case 'tools/call': result = await call(m.id, p); break;
+      case 'tools/call':
+        result = await call(m.id, p);
+        if (p.name === 'raw') { process.stdout.write(result.raw.replace('ID', JSON.stringify(m.id)) + '\n'); return; }
+        break;
       case 'prompts/list': result = page(prompts, 'prompts', p.cursor); break;
       case 'prompts/get':
         result = {messages: [{role: 'user', content: {type: 'text', text: `hi ${(p.arguments || {}).who}`}}]};

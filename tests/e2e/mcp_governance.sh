@@ -16,14 +16,17 @@ eq "ledger: the denied call is recorded" "$(q "SELECT status||' '||reason FROM e
 eq "ledger: the blocked result is recorded" "$(q "SELECT count(*) FROM events WHERE target='fake/leak_secret' AND reason LIKE 'guardrail%'")" "1"
 eq "ledger: the masked result is an ok call" "$(q "SELECT status FROM events WHERE target='fake/leak_email'")" "ok"
 eq "ledger: one row per call" "$(q "SELECT count(*) FROM events WHERE kind='tool'")" "4"
+eq "ledger: every answered call has its bytes in and out" \
+  "$(q "SELECT count(*) FROM events WHERE kind='tool' AND status='ok' AND bytes_in > 40 AND bytes_out > 40")" "2"
 check "odock audit --by tool lists MCP calls" sh -c "'$ODOCK' audit --db '$T/ledger.db' --by tool --format json | grep -q 'fake/hello'"
 
 # a key with no MCP grant sees no tools at all
 export ODOCK_API_KEY=$(mcp_key mcp-none --tools 'nothing/*')
+CALL2='{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__hello","arguments":{}}}'
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
   echo '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
-  echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__hello","arguments":{}}}'
+  echo "$CALL2"
 } | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/none.out" 2>"$T/none.err"
 check "a key without grants gets an empty tools/list" node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
@@ -31,3 +34,31 @@ check "a key without grants gets an empty tools/list" node -e '
 check "and its calls are denied with error.data.reason" node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
   const a = l.find((m) => m.id === 2); process.exit(a && a.error.code === -32001 && a.error.data.reason === "tool_not_allowed" ? 0 : 1)' "$T/none.out"
+# bytes in and out are the messages' sizes, as for model calls (the body and the answer)
+eq "ledger: bytes_in is the request message's size" \
+  "$(q "SELECT bytes_in FROM events WHERE target='fake/hello' AND reason='tool_not_allowed'")" "${#CALL2}"
+eq "ledger: bytes_out is the answer's size" \
+  "$(q "SELECT bytes_out FROM events WHERE target='fake/hello' AND reason='tool_not_allowed'")" \
+  "$(grep '"id":2' "$T/none.out" | tr -d '\n' | wc -c)"
+
+# A result goes to the client as the server wrote it (no second printing), but
+# only when that text says exactly what the guardrails inspected: a \u0000
+# (the inspected string ends there), a key written with escapes or a result
+# given twice (the tree takes the first) are printed from the tree instead.
+export ODOCK_API_KEY=$(mcp_key mcp-raw --tools 'fake/*')
+{
+  echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
+  n=1; for w in spaced nul dupkey esckey; do
+    echo '{"jsonrpc":"2.0","id":'$n',"method":"tools/call","params":{"name":"fake__raw","arguments":{"which":"'$w'"}}}'
+    n=$((n + 1))
+  done
+} | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/raw.out" 2>"$T/raw.err"
+check "an unchanged result is relayed byte for byte" grep -qF \
+  '"id":1,"result":{"content": [ {"type": "text", "text": "spaced out"} ] , "isError": false}}' "$T/raw.out"
+check "a result with \\u0000: printed from the tree, cut where the inspected text ends" grep -qF \
+  '"id":2,"result":{"content":[{"type":"text","text":"ok"}]}}' "$T/raw.out"
+check "a result given twice: the first, as inspected" grep -qF \
+  '"id":3,"result":{"content":[{"type":"text","text":"first"}]}}' "$T/raw.out"
+check "a result under an escaped key: the first, as inspected" grep -qF \
+  '"id":4,"result":{"content":[{"type":"text","text":"first"}]}}' "$T/raw.out"
+check "the uninspected key never reaches the client" sh -c "! grep -q AKIA '$T/raw.out'"

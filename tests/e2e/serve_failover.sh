@@ -30,7 +30,8 @@ cat >"$T/odock.json" <<JSON
    {"name": "fttft",    "deployments": [{"provider": "good", "model": "gpt-4o-hang"}, {"provider": "good", "model": "gpt-4o"}]},
    {"name": "fdeadline", "deployments": [{"provider": "good", "model": "gpt-4o-slow-20000"}]},
    {"name": "cut",      "deployments": [{"provider": "good", "model": "gpt-4o-stream-cut"}, {"provider": "good", "model": "gpt-4o"}]},
-   {"name": "spaced",   "deployments": [{"provider": "good", "model": "gpt-4o-spaced"}]}]}
+   {"name": "spaced",   "deployments": [{"provider": "good", "model": "gpt-4o-spaced"}]},
+   {"name": "nulkey",   "deployments": [{"provider": "good", "model": "gpt-4o-nulkey"}]}]}
 JSON
 KEY=$(mkkey router)
 start_serve "$T/odock.json"
@@ -96,6 +97,11 @@ eq "stream relayed verbatim: every chunk as the upstream spaced it" \
 check "... more than two of them" test "$(grep -c '^data: {' <<<"$body")" -gt 2
 check "... the usage chunk odock asked for is not passed on" bash -c "! grep -q '\"usage\": {' <<<'$body'"
 check "... and [DONE] ends it" grep -q '^data: \[DONE\]' <<<"$body"
+# but not a chunk whose text holds a \u0000: the guardrails saw the text up
+# to there (a C string), so what follows must not go out as written
+body=$(post /v1/chat/completions "$KEY" '{"model":"nulkey","stream":true,"messages":[{"role":"user","content":"hi"}]}')
+check "a chunk with \\u0000 is printed from the tree: the text the guardrails saw" grep -q '"content":"ok"' <<<"$body"
+check "... and what followed it never reaches the client" bash -c "! grep -q AKIA <<<'$body'"
 r=$(client stream cut "a long enough answer to be cut in the middle of the stream")
 eq "stream cut: the SDK raises an error" "$(echo "$r" | jget ok)" false
 check "stream cut: recorded as an upstream error" wait_events 1 "WHERE target='cut' AND status='error' AND reason='upstream_error'"

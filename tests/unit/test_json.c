@@ -444,6 +444,47 @@ static void t_jalloc_cjson(void **state)
     cJSON_Delete(o);
 }
 
+/* od_json_raw_member finds the member's text exactly, and refuses whenever
+ * the text could say something other than the parsed tree */
+static void t_raw_member(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *key, *want; /* want NULL: refused */
+    } cases[] = {
+        {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"a\":[1,2,{\"b\":\"}\"}]}}", "result", "{\"a\":[1,2,{\"b\":\"}\"}]}"},
+        {" { \"result\" : [ 1 , \"x\\\"]\" ] , \"id\" : 2 } ", "result", "[ 1 , \"x\\\"]\" ]"},
+        {"{\"id\":1,\"result\":null}", "result", "null"},
+        {"{\"id\":1,\"result\":-1.5e3}", "result", "-1.5e3"},
+        {"{\"result\":\"a\\\\\"}", "result", "\"a\\\\\""},
+        {"{\"results\":1,\"result\":2}", "result", "2"},
+        {"{\"id\":{\"result\":1},\"result\":2}", "result", "2"}, /* nested keys are not members */
+        {"{\"id\":1}", "result", NULL},
+        {"{\"result\":1,\"result\":2}", "result", NULL},           /* twice */
+        {"{\"r\\u0065sult\":1,\"result\":2}", "result", NULL},     /* an escaped key */
+        {"{\"id\":1,\"x\\n\":0,\"result\":2}", "result", NULL},     /* any escaped key */
+        {"{\"result\":\"a\\u0000b\"}", "result", NULL},            /* cut short in the tree */
+        {"[1]", "result", NULL},
+        {"{\"result\":{\"a\":1}", "result", NULL},                 /* no end */
+        {"{\"result\":\"abc", "result", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t off = 99, len = 99;
+        const char *j = cases[i].json;
+        int got = od_json_raw_member(j, strlen(j), cases[i].key, &off, &len);
+        if (!cases[i].want) {
+            if (got) fail_msg("case %zu: %s: accepted", i, j);
+            continue;
+        }
+        if (!got) fail_msg("case %zu: %s: refused", i, j);
+        if (len != strlen(cases[i].want) || memcmp(j + off, cases[i].want, len))
+            fail_msg("case %zu: got [%.*s] want [%s]", i, (int)len, j + off, cases[i].want);
+    }
+    assert_int_equal(od_json_has_nul("\"a\\u0000\"", 10), 1);
+    assert_int_equal(od_json_has_nul("\"a\\u0001\\\\\"", 11), 0);
+    assert_int_equal(od_json_has_nul("\\u000", 5), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +501,7 @@ int main(void)
         cmocka_unit_test(t_parse_arena),
         cmocka_unit_test(t_jalloc_reuse),
         cmocka_unit_test(t_jalloc_cjson),
+        cmocka_unit_test(t_raw_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
