@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mcp_lib.bash"
 mcp_need_node
 mcp_config "$T/odock.json"
-export ODOCK_API_KEY=$(mcp_key mcp-gov --tools 'everything/*,!everything/get-sum,fake/*')
+GOVKEY=$(mcp_key mcp-gov --tools 'everything/*,!everything/get-sum,fake/*')
+export ODOCK_API_KEY=$GOVKEY
 [ -n "$ODOCK_API_KEY" ] && ok "a key with tool grants" || fail "a key with tool grants"
 
 run_client governed "$T/odock.json"
@@ -62,3 +63,23 @@ check "a result given twice: the first, as inspected" grep -qF \
 check "a result under an escaped key: the first, as inspected" grep -qF \
   '"id":4,"result":{"content":[{"type":"text","text":"first"}]}}' "$T/raw.out"
 check "the uninspected key never reaches the client" sh -c "! grep -q AKIA '$T/raw.out'"
+
+# A member given twice in params: odock reads the first, a server's JSON
+# parser (JavaScript's among them) keeps the last. Routing and grants would
+# see one tool and the server run another, or guardrails inspect one set of
+# arguments and the server get the other: refused.
+export ODOCK_API_KEY=$GOVKEY
+{
+  echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
+  echo '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"everything__echo","arguments":{"a":1,"b":2},"name":"get-sum"}}'
+  echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"},"arguments":{"x":"AKIAIOSFODNN7EXAMPLE"}}}'
+  echo '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"}}}'
+} | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/dup.out" 2>"$T/dup.err"
+answer_of() { node -e '
+  const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+  const a = l.find((m) => m.id === +process.argv[2]); console.log(a ? JSON.stringify(a.error ? {code: a.error.code, message: a.error.message} : "result") : "none")' "$T/dup.out" "$1"; }
+eq "a tools/call naming its tool twice is refused" "$(answer_of 1)" '{"code":-32602,"message":"Invalid params: \"name\" given twice"}'
+check "... and the denied tool never ran" sh -c "! grep -q 'sum of' '$T/dup.out'"
+eq "a tools/call with two argument objects is refused" "$(answer_of 2)" '{"code":-32602,"message":"Invalid params: \"arguments\" given twice"}'
+check "... and the second never reached the server" sh -c "! grep -q AKIA '$T/dup.out'"
+eq "the same call without the second member runs" "$(answer_of 3)" '"result"'
