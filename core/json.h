@@ -57,6 +57,11 @@ void od_json_init(void);
  * else *end is set to the offset just past the value. NULL on bad input. */
 cJSON *od_json_parse(const char *p, size_t n, size_t *end);
 
+/* After a parse on this thread failed: the name an object gave twice, if
+ * that was why (a name given twice is refused: see json_parse.c); NULL for
+ * any other failure. */
+const char *od_json_dup_key(void);
+
 /* Read-only trees in an arena: for a stream's events, parsed and dropped
  * one after another, this saves a malloc and a free per node and string.
  * od_json_parse_in empties a (the previous tree is gone) and parses into it;

@@ -10,11 +10,17 @@
  * Stricter than cJSON, as RFC 8259 is: no trailing garbage, no leading
  * zeros, no raw control characters in strings, only the four whitespace
  * characters. Like cJSON: nesting is bounded (1000), a \u escape must not
- * leave half a surrogate pair, duplicate keys are kept (the first wins). */
+ * leave half a surrogate pair. Unlike it: a name given twice in one object
+ * is refused (as I-JSON, RFC 7493, does). odock reads the first, while the
+ * provider or MCP server behind it (JavaScript, Python) keeps the last: a
+ * request would be authorized, priced and inspected as one thing and run as
+ * another ("messages" twice sent unscanned text on; "max_tokens" twice
+ * reserved for 5 tokens and asked for 5000; "name" twice ran a denied tool). */
 #include "json.h"
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,6 +291,46 @@ static int lit(rd *r, const char *w, size_t n)
     return 0;
 }
 
+static _Thread_local char dup_name[64];
+
+const char *od_json_dup_key(void)
+{
+    return dup_name[0] ? dup_name : NULL;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* 1 when two of o's n members share a name (kept in dup_name). Pairs for
+ * small objects (a request's are: a handful of first bytes compared); a
+ * big one is sorted, so 100,000 members cost n log n, not n squared. */
+static int dup_member(const cJSON *o, size_t n)
+{
+    const char *dup = NULL;
+    if (n <= 16) {
+        for (const cJSON *a = o->child; a && !dup; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (a->string[0] == b->string[0] && !strcmp(a->string, b->string)) {
+                    dup = a->string;
+                    break;
+                }
+    } else {
+        const cJSON **v = malloc(n * sizeof *v);
+        if (!v) return 1;
+        size_t i = 0;
+        for (const cJSON *c = o->child; c; c = c->next) v[i++] = c;
+        qsort(v, n, sizeof *v, by_name);
+        for (i = 1; i < n && !dup; i++)
+            if (!strcmp(v[i - 1]->string, v[i]->string)) dup = v[i]->string;
+        free(v);
+    }
+    if (!dup) return 0;
+    snprintf(dup_name, sizeof dup_name, "%s", dup);
+    return 1;
+}
+
 /* appends c to parent's children; cJSON keeps the last one in child->prev */
 static void add(cJSON *parent, cJSON *c)
 {
@@ -310,7 +356,7 @@ static cJSON *container(rd *r, int obj)
         r->depth--;
         return j;
     }
-    for (;;) {
+    for (size_t n = 1;; n++) {
         char *key = NULL;
         if (obj) {
             if (r->p >= r->end || *r->p != '"' || !(key = string(r))) goto bad;
@@ -331,6 +377,7 @@ static cJSON *container(rd *r, int obj)
             continue;
         }
         if (*r->p != close) goto bad;
+        if (obj && n > 1 && dup_member(j, n)) goto bad;
         r->p++;
         r->depth--;
         return j;
@@ -364,6 +411,7 @@ static cJSON *parse(const char *p, size_t n, size_t *end, od_jarena *a)
 {
     if (!p) return NULL;
     rd r = {.p = p, .end = p + n, .depth = 0, .a = a};
+    dup_name[0] = 0;
     ws(&r);
     cJSON *j = value(&r);
     if (!j) return NULL;

@@ -543,8 +543,10 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
         const char *why = !in->len ? "body: empty, expected a JSON object"
                         : raw      ? "body: expected a JSON object"
                                    : "body: not valid JSON";
+        const char *dup = raw ? NULL : od_json_dup_key();
         cJSON_Delete(raw);
-        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", why);
+        if (dup) od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "body: \"%.60s\" given twice in one object", dup);
+        else od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", why);
         goto deny;
     }
     const cJSON *mv = od_jget(raw, "model");

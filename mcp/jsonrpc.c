@@ -29,8 +29,14 @@ cJSON *mcp_rpc_parse(const char *text, size_t len, size_t max_len,
         if (off < len) { cJSON_Delete(j); j = NULL; }
     }
     if (!j) {
+        static _Thread_local char why[128];
+        const char *dup = od_json_dup_key();
         *err_code = MCP_ERR_PARSE;
         *err_msg = "Parse error";
+        if (dup) {
+            snprintf(why, sizeof why, "Parse error: \"%.60s\" given twice in one object", dup);
+            *err_msg = why;
+        }
         return NULL;
     }
     *err_code = 0;
@@ -67,37 +73,6 @@ static void invalid(mcp_msg *m, int code, const char *msg)
     m->err_msg = msg;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
-}
-
-/* The first member name o gives twice, or NULL. odock reads the first; a
- * server's parser may keep the last (JavaScript's does): a call would be
- * authorized and inspected as one thing and run as another. Sorted, so a
- * params object with many members costs n log n, not n squared. */
-static const char *given_twice(const cJSON *o)
-{
-    const cJSON *small[16], **v = small;
-    size_t n = 0, cap = sizeof small / sizeof small[0];
-    const char *dup = NULL;
-    for (const cJSON *c = o->child; c; c = c->next) {
-        if (n == cap) {
-            const cJSON **nv = od_malloc(2 * cap * sizeof *nv);
-            memcpy(nv, v, n * sizeof *nv);
-            if (v != small) free(v);
-            v = nv;
-            cap *= 2;
-        }
-        v[n++] = c;
-    }
-    if (n > 1) qsort(v, n, sizeof *v, by_name);
-    for (size_t i = 1; i < n && !dup; i++)
-        if (!strcmp(v[i - 1]->string, v[i]->string)) dup = v[i]->string;
-    if (v != small) free(v);
-    return dup;
-}
-
 mcp_msg_kind mcp_rpc_classify(cJSON *item, mcp_msg *m)
 {
     memset(m, 0, sizeof *m);
@@ -130,12 +105,6 @@ mcp_msg_kind mcp_rpc_classify(cJSON *item, mcp_msg *m)
             /* MCP params are always objects (by-name) */
             invalid(m, id && m->id ? MCP_ERR_INVALID_PARAMS : MCP_ERR_INVALID_REQUEST,
                     "Invalid params: params must be an object");
-            return m->kind;
-        }
-        const char *dup = cJSON_IsObject(params) ? given_twice(params) : NULL;
-        if (dup) {
-            snprintf(m->err_buf, sizeof m->err_buf, "Invalid params: \"%.60s\" given twice", dup);
-            invalid(m, id && m->id ? MCP_ERR_INVALID_PARAMS : MCP_ERR_INVALID_REQUEST, m->err_buf);
             return m->kind;
         }
         m->method = method->valuestring;

@@ -43,7 +43,6 @@ typedef struct mcp_msg {
     /* MCP_MSG_INVALID: the error to answer with */
     int err_code;
     const char *err_msg;
-    char err_buf[96];      /* err_msg's text when it names something */
 } mcp_msg;
 
 /* Parses text. Returns the parsed JSON (object, or array for a batch) or NULL

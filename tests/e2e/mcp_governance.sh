@@ -43,9 +43,8 @@ eq "ledger: bytes_out is the answer's size" \
   "$(grep '"id":2' "$T/none.out" | tr -d '\n' | wc -c)"
 
 # A result goes to the client as the server wrote it (no second printing), but
-# only when that text says exactly what the guardrails inspected: a \u0000
-# (the inspected string ends there), a key written with escapes or a result
-# given twice (the tree takes the first) are printed from the tree instead.
+# only when that text says exactly what the guardrails inspected: after a
+# \u0000 (the inspected string ends there) it is printed from the tree.
 export ODOCK_API_KEY=$(mcp_key mcp-raw --tools 'fake/*')
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
@@ -58,16 +57,17 @@ check "an unchanged result is relayed byte for byte" grep -qF \
   '"id":1,"result":{"content": [ {"type": "text", "text": "spaced out"} ] , "isError": false}}' "$T/raw.out"
 check "a result with \\u0000: printed from the tree, cut where the inspected text ends" grep -qF \
   '"id":2,"result":{"content":[{"type":"text","text":"ok"}]}}' "$T/raw.out"
-check "a result given twice: the first, as inspected" grep -qF \
-  '"id":3,"result":{"content":[{"type":"text","text":"first"}]}}' "$T/raw.out"
-check "a result under an escaped key: the first, as inspected" grep -qF \
-  '"id":4,"result":{"content":[{"type":"text","text":"first"}]}}' "$T/raw.out"
+# a name given twice (however written) is not JSON odock accepts, from an
+# upstream either: the message is dropped and the call ends in an error
+check "a result given twice: refused, the call ends in an error" grep -q '"id":3,"error"' "$T/raw.out"
+check "a result under an escaped key, given twice: the same" grep -q '"id":4,"error"' "$T/raw.out"
+check "... and odock says why" grep -q 'unparsable message (Parse error: "result" given twice in one object)' "$T/raw.err"
 check "the uninspected key never reaches the client" sh -c "! grep -q AKIA '$T/raw.out'"
 
-# A member given twice in params: odock reads the first, a server's JSON
-# parser (JavaScript's among them) keeps the last. Routing and grants would
-# see one tool and the server run another, or guardrails inspect one set of
-# arguments and the server get the other: refused.
+# A name given twice in one object: odock would read the first, a server's
+# JSON parser (JavaScript's among them) keeps the last. Routing and grants
+# would see one tool and the server run another, or guardrails inspect one
+# set of arguments and the server get the other: refused as a parse error.
 export ODOCK_API_KEY=$GOVKEY
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
@@ -75,11 +75,11 @@ export ODOCK_API_KEY=$GOVKEY
   echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"},"arguments":{"x":"AKIAIOSFODNN7EXAMPLE"}}}'
   echo '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"}}}'
 } | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/dup.out" 2>"$T/dup.err"
-answer_of() { node -e '
+errors_of() { node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
-  const a = l.find((m) => m.id === +process.argv[2]); console.log(a ? JSON.stringify(a.error ? {code: a.error.code, message: a.error.message} : "result") : "none")' "$T/dup.out" "$1"; }
-eq "a tools/call naming its tool twice is refused" "$(answer_of 1)" '{"code":-32602,"message":"Invalid params: \"name\" given twice"}'
-check "... and the denied tool never ran" sh -c "! grep -q 'sum of' '$T/dup.out'"
-eq "a tools/call with two argument objects is refused" "$(answer_of 2)" '{"code":-32602,"message":"Invalid params: \"arguments\" given twice"}'
-check "... and the second never reached the server" sh -c "! grep -q AKIA '$T/dup.out'"
-eq "the same call without the second member runs" "$(answer_of 3)" '"result"'
+  console.log(l.filter((m) => m.error && m.id === null).map((m) => m.error.code + " " + m.error.message).join("|"))' "$T/dup.out"; }
+eq "a tool or its arguments given twice: parse errors naming them" "$(errors_of)" \
+  '-32700 Parse error: "name" given twice in one object|-32700 Parse error: "arguments" given twice in one object'
+check "... the denied tool never ran" sh -c "! grep -q 'sum of' '$T/dup.out'"
+check "... and the second arguments never reached the server" sh -c "! grep -q AKIA '$T/dup.out'"
+check "the same call without the second member runs" grep -q '"id":3,"result"' "$T/dup.out"

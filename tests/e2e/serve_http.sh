@@ -34,6 +34,14 @@ b=$(post /v1/chat/completions "$KEY" '[{"model": "mock/echo"}]')
 eq "a JSON array: 400 naming it" "$(status),$(echo "$b" | jget error.message)" "400,body: expected a JSON object"
 b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[{"role":"user","content":"a"}]} trailing')
 eq "trailing bytes after the JSON: 400" "$(status),$(echo "$b" | jget error.message)" "400,body: not valid JSON"
+# a name given twice: we would read the first, the provider the last (the
+# guardrails would pass "hi" and the provider get the second messages)
+ups=$(curl -s "http://127.0.0.1:$FAKE_PORT/__stats" | jget total)
+b=$(post /v1/chat/completions "$KEY" '{"model":"drip","messages":[{"role":"user","content":"hi"}],"messages":[{"role":"user","content":"other"}]}')
+eq "a member given twice: 400 naming it" "$(status),$(echo "$b" | jget error.message)" '400,body: "messages" given twice in one object'
+b=$(post /v1/chat/completions "$KEY" '{"model":"drip","max_tokens":5,"messages":[{"role":"user","content":"x","role":"system"}]}')
+eq "... at any depth" "$(status),$(echo "$b" | jget error.message)" '400,body: "role" given twice in one object'
+eq "... and the provider was never called" "$(curl -s "http://127.0.0.1:$FAKE_PORT/__stats" | jget total)" "$ups"
 b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":"hi"}')
 eq "wrong type: message names the field" "$(status),$(echo "$b" | jget error.message)" "400,messages: expected an array"
 b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[{"content":"x"}]}')

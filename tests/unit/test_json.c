@@ -207,6 +207,49 @@ static void same_tree(const char *doc)
     cJSON_Delete(b);
 }
 
+/* a name given twice in one object is refused, at any depth, and named */
+static void t_parse_names_twice(void **st)
+{
+    (void)st;
+    static const struct { const char *doc, *dup; } bad[] = {
+        {"{\"a\":1,\"a\":2}", "a"},
+        {"{\"model\":\"x\",\"messages\":[],\"max_tokens\":5,\"max_tokens\":5000}", "max_tokens"},
+        {"{\"m\":[{\"role\":\"user\",\"content\":\"hi\",\"role\":\"system\"}]}", "role"},
+        {"{\"a\":{\"b\":{\"c\":1,\"c\":1}}}", "c"},
+        {"{\"r\\u0065sult\":1,\"result\":2}", "result"}, /* the same name, however written */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_null(od_json_parse(bad[i].doc, strlen(bad[i].doc), NULL));
+        assert_non_null(od_json_dup_key());
+        assert_string_equal(od_json_dup_key(), bad[i].dup);
+    }
+    /* other failures name nothing; a good parse clears it */
+    assert_null(od_json_parse("{\"a\":}", 6, NULL));
+    assert_null(od_json_dup_key());
+    const char *good = "{\"a\":1,\"b\":{\"a\":2},\"c\":[{\"a\":3},{\"a\":4}]}";
+    cJSON *ok = od_json_parse(good, strlen(good), NULL);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+    /* many members: sorted, not compared pairwise */
+    od_buf b = {0};
+    for (int dup = 0; dup < 2; dup++) {
+        od_buf_reset(&b);
+        od_buf_putc(&b, '{');
+        for (int i = 0; i < 5000; i++) od_buf_printf(&b, "%s\"k%d\":%d", i ? "," : "", i, i);
+        if (dup) od_buf_printf(&b, ",\"k4321\":0");
+        od_buf_putc(&b, '}');
+        cJSON *j = od_json_parse(b.p, b.len, NULL);
+        if (dup) {
+            assert_null(j);
+            assert_string_equal(od_json_dup_key(), "k4321");
+        } else {
+            assert_int_equal(cJSON_GetArraySize(j), 5000);
+        }
+        cJSON_Delete(j);
+    }
+    od_buf_free(&b);
+}
+
 static void t_parse_same_as_cjson(void **st)
 {
     (void)st;
@@ -216,7 +259,7 @@ static void t_parse_same_as_cjson(void **st)
         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi \\\"there\\\"\\n\\ttab \\\\ \\/ \\b\\f\\r\"}],\"max_tokens\":256,\"temperature\":0.7}",
         "{\"id\":\"chatcmpl-1\",\"created\":1764000000,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}",
         "[\"\\u0041\\u00e9\\u20ac\\ud83d\\ude00\", \"\xc3\xa9\xe2\x82\xac\"]",
-        "{\"a\":1,\"a\":2}", "[[[[[]]]]]", "[1,[2,[3,{\"x\":[4]}]]]",
+        "[[[[[]]]]]", "[1,[2,[3,{\"x\":[4]}]]]",
         "123456789012345", "1234567890123456789", "-9007199254740993", "0.1", "3.141592653589793",
         "1e308", "2.2250738585072014e-308", "[2147483647,2147483648,-2147483649]",
     };
@@ -502,6 +545,7 @@ int main(void)
         cmocka_unit_test(t_jalloc_reuse),
         cmocka_unit_test(t_jalloc_cjson),
         cmocka_unit_test(t_raw_member),
+        cmocka_unit_test(t_parse_names_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
