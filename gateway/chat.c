@@ -357,9 +357,9 @@ static const char *jtype(const cJSON *b)
 static int inspect_blocks(gw_call *c, cJSON *content, int depth)
 {
     pol_engine *pe = c->s->pol;
-    if (cJSON_IsString(content))
-        return pol_inspect(pe, &c->r, OD_WHERE_INPUT, content);
-    if (!cJSON_IsArray(content) || depth > 4)
+    if (cJSON_IsString(content) || (cJSON_IsArray(content) && depth > 4))
+        return pol_inspect(pe, &c->r, OD_WHERE_INPUT, content); /* too deep to walk: every string */
+    if (!cJSON_IsArray(content))
         return 0;
     cJSON *b;
     cJSON_ArrayForEach(b, content) {

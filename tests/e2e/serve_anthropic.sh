@@ -106,6 +106,15 @@ eq "passthrough: input guardrails masked system, document, tool_use input and to
   "You help [EMAIL_1].|Memo for [EMAIL_2]|[EMAIL_3]|[EMAIL_4]"
 check "passthrough: no address reached the upstream" bash -c "! grep -qE '(jane.roe|bob|carol|dave)@example' '$FAKE_LOG'"
 eq "passthrough: the thinking block comes back natively" "$(echo "$b" | jget content.0.type),$(echo "$b" | jget content.0.signature),$(echo "$b" | jget content.1.text)" "thinking,fakesig,tool said: [EMAIL_4]"
+# content nested deeper than the walk follows block types is scanned whole
+# (it went up unread)
+deep='{"type":"text","text":"write to eve@example.com"}'
+for t in tool_result search_result tool_result search_result tool_result search_result; do
+  deep='{"type":"'$t'","tool_use_id":"toolu_1","content":['$deep']}'
+done
+b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":['"$deep"']}]}')
+eq "passthrough: content nested six deep is still inspected" "$(status)" 200
+check "... and its address never reached the upstream" bash -c "! grep -q 'eve@example' '$FAKE_LOG'"
 b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"versionless"}]}')
 eq "passthrough: default anthropic-version when the client sends none" "$(upreq claude-3-5-haiku-latest | jget headers.anthropic-version)" 2023-06-01
 b=$(amsg "$(sed 's/"model": "claude"/"model": "gpt"/' "$T/rich.json")")
