@@ -669,7 +669,8 @@ void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawl
         }
     }
     for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) after += r->gr.findings[i].count;
-    char *printed = after != before ? cJSON_PrintUnformatted(msg) : NULL; /* masked: re-encode */
+    /* masked: re-encode; so too after a \u0000, where the inspected text ended */
+    char *printed = after != before || od_json_has_nul(raw, rawlen) ? cJSON_PrintUnformatted(msg) : NULL;
     cJSON_Delete(msg);
     const char *body = printed ? printed : raw;
     size_t len = printed ? strlen(printed) : rawlen;

@@ -578,6 +578,12 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
     if (!c->conn || c->finished || c->guard_blocked)
         return 0;
     cJSON *j = od_json_parse(data, len, NULL);
+    if (!j) {
+        /* unreadable (a name given twice among the causes): what the
+         * guardrails cannot read does not go out; skipped, as for OpenAI */
+        od_debug("%s: unreadable upstream event skipped", c->r.id);
+        return 0;
+    }
     const char *type = jstr(j, "type");
     int rc = 0;
     if (!type)

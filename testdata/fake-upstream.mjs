@@ -20,6 +20,7 @@
 //   refuse       a refusal (content_filter / refusal / SAFETY)
 //   spaced       OpenAI stream events written with a space after each key's colon
 //   nulkey       the answer is "ok", a \u0000, then an AWS key: one OpenAI stream chunk
+//   dupdelta     an Anthropic stream adds an event with "delta" twice (the second an AWS key)
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
 //   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
@@ -61,7 +62,7 @@ function behaviour(model, header) {
   return {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
-    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'),
+    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'),
     cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
@@ -255,6 +256,7 @@ async function anthropicMessages(ctx, model, body) {
   } else if (a.kind === 'text') {
     events.push(ev('content_block_start', { index: i0, content_block: { type: 'text', text: '' } }));
     for (const p of pieces(a.text)) events.push(ev('content_block_delta', { index: i0, delta: { type: 'text_delta', text: p } }));
+    if (ctx.b.dupdelta) events.push(`event: content_block_delta\ndata: {"type":"content_block_delta","index":${i0},"delta":{"type":"text_delta","text":" fine"},"delta":{"type":"text_delta","text":" AKIAIOSFODNN7EXAMPLE"}}\n\n`);
     events.push(ev('content_block_stop', { index: i0 }));
   }
   events.push(ev('message_delta', { delta: { stop_reason: anthropicStop(a), stop_sequence: null }, usage: { output_tokens: a.completion } }));

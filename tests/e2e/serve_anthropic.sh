@@ -20,6 +20,8 @@ cat >"$T/odock.json" <<JSON
    {"name": "mock", "type": "mock"}],
  "models": [
    {"name": "claude", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-latest"}]},
+   {"name": "claude-nulkey", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-nulkey"}]},
+   {"name": "claude-dupdelta", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-dupdelta"}]},
    {"name": "gpt", "deployments": [{"provider": "oai", "model": "gpt-4o-mini"}]},
    {"name": "claude-cache", "deployments": [{"provider": "ant", "model": "claude-sonnet-4-5-cache-100-200-300"}]},
    {"name": "claude-fo", "strategy": "failover", "deployments": [{"provider": "antfail", "model": "claude-fail-500"},
@@ -115,6 +117,14 @@ done
 b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":['"$deep"']}]}')
 eq "passthrough: content nested six deep is still inspected" "$(status)" 200
 check "... and its address never reached the upstream" bash -c "! grep -q 'eve@example' '$FAKE_LOG'"
+# what goes back is what the output guardrails read: an answer holding a
+# \u0000 (the inspected text ends there) is printed again, not passed on as
+# written, and a stream event they cannot read (a name given twice) is skipped
+b=$(amsg '{"model":"claude-nulkey","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}')
+eq "passthrough: an answer with \\u0000 comes back as inspected" "$(status),$(echo "$b" | jget content.0.text)" "200,ok"
+check "... what followed it never reaches the client" bash -c "! grep -q AKIA '$T/body'"
+amsg '{"model":"claude-dupdelta","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"hi"}]}' >"$T/dup.sse"
+check "passthrough stream: an event with a name given twice is skipped" bash -c "grep -q message_stop '$T/dup.sse' && ! grep -q AKIA '$T/dup.sse'"
 b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"versionless"}]}')
 eq "passthrough: default anthropic-version when the client sends none" "$(upreq claude-3-5-haiku-latest | jget headers.anthropic-version)" 2023-06-01
 b=$(amsg "$(sed 's/"model": "claude"/"model": "gpt"/' "$T/rich.json")")
