@@ -539,7 +539,21 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
         !strcmp(meth, "notifications/message")) {
         cJSON *p = msg->params ? cJSON_Duplicate(msg->params, 1) : NULL;
         if (p && !strcmp(meth, "notifications/resources/updated")) mux_wrap_uris(up, p, 0);
-        if (p && !strcmp(meth, "notifications/message")) {
+        int is_log = !strcmp(meth, "notifications/message");
+        if (p && is_log && m->pol) {
+            /* the output guardrails, as on a result: masked, or withheld */
+            od_req r;
+            od_req_init(&r, OD_KIND_TOOL, up->cfg->name);
+            cJSON *data = od_jget(p, "data");
+            int blocked = data && pol_inspect(m->pol, &r, OD_WHERE_TOOL_RESULTS, data) != 0;
+            od_req_free(&r);
+            if (blocked) {
+                od_warn("mcp %s: a log message withheld by the guardrails", up->cfg->name);
+                cJSON_Delete(p);
+                return;
+            }
+        }
+        if (p && is_log) {
             /* say which server is talking */
             cJSON *lg = od_jget(p, "logger");
             od_buf b = {0};
@@ -551,7 +565,7 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
         }
         cJSON *n = mcp_rpc_notification(meth, p);
         for (mcp_session *s = m->sessions; s; s = s->next)
-            if (s->initialized) session_notify(s, n);
+            if (s->initialized && (!is_log || session_sees_server(s, (int)(up - m->ups)))) session_notify(s, n);
         cJSON_Delete(n);
         return;
     }

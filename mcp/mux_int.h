@@ -165,6 +165,7 @@ void mux_fetch_all(mcp_upstream *up, const char *method, const char *key, mcp_fe
 /* ---- session.c, used by mux.c ---- */
 int64_t session_reply(mcp_session *s, mcp_batch *b, cJSON *msg); /* msg taken; returns the bytes sent */
 void session_notify(mcp_session *s, cJSON *msg);                /* msg not taken */
+int session_sees_server(mcp_session *s, int up); /* may its key use a tool or prompt of ups[up]? */
 void session_send_request(mcp_session *s, cJSON *msg);          /* msg not taken */
 void session_upstreams_settled(mcp_session *s);
 int session_has_cap(const mcp_session *s, const char *cap);

@@ -63,6 +63,32 @@ int64_t session_reply(mcp_session *s, mcp_batch *b, cJSON *msg)
 void session_notify(mcp_session *s, cJSON *msg) { send_json(s, msg, MCP_OUT_NOTIFICATION); }
 void session_send_request(mcp_session *s, cJSON *msg) { send_json(s, msg, MCP_OUT_REQUEST); }
 
+/* What a server says outside any call (its log) goes only to clients whose
+ * key may use something of it: with one server shared by every session, its
+ * log carries other tenants' calls. */
+int session_sees_server(mcp_session *s, int up)
+{
+    mcp_mux *m = s->mux;
+    if (!m->pol) return 1;
+    od_req r;
+    od_req_init(&r, OD_KIND_TOOL, "");
+    int yes = 0;
+    if (!pol_authenticate(m->pol, &r, s->key)) {
+        for (int k = 0; k < 2 && !yes; k++) {
+            const mcp_entry *v = k ? m->prompts : m->tools;
+            int n = k ? m->nprompts : m->ntools;
+            for (int i = 0; i < n && !yes; i++) {
+                if (v[i].up != up) continue;
+                char target[256];
+                snprintf(target, sizeof target, "%s/%s", m->ups[up].cfg->name, v[i].orig);
+                yes = pol_allowed(m->pol, &r, OD_KIND_TOOL, target);
+            }
+        }
+    }
+    od_req_free(&r);
+    return yes;
+}
+
 int session_has_cap(const mcp_session *s, const char *cap)
 {
     return s->client_caps && od_jget(s->client_caps, cap) != NULL;

@@ -26,6 +26,7 @@ const tools = [
   {name: 'sample', description: 'Asks the client to sample', inputSchema: {type: 'object'}},
   {name: 'add_tool', description: 'Adds the tool "extra"', inputSchema: {type: 'object'}},
   {name: 'pid', description: 'Returns the process id', inputSchema: {type: 'object'}},
+  {name: 'log', description: 'Logs "mail <user>@<domain>" (notifications/message), then answers', inputSchema: {type: 'object', properties: {user: {type: 'string'}, domain: {type: 'string'}}}},
   {name: 'raw', description: 'Answers with a line written by hand (which: spaced, nul, dupkey, esckey)',
    inputSchema: {type: 'object', properties: {which: {type: 'string'}}}},
 ];
@@ -88,6 +89,9 @@ async function call(id, p) {
     case 'extra': return text('extra works');
     case 'pid': return text(String(process.pid));
     case 'raw': return {raw: RAW[a.which] || RAW.spaced};
+    case 'log':
+      send({jsonrpc: '2.0', method: 'notifications/message', params: {level: 'info', logger: 'calls', data: `mail ${a.user}@${a.domain}`}});
+      return text('logged');
     default: throw {code: -32602, message: `Unknown tool: ${p.name}`};
   }
 }

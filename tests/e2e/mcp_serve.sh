@@ -114,6 +114,30 @@ curl -s -N --max-time 2 "${AUTH[@]}" "${S[@]}" -H 'accept: text/event-stream' -H
 if grep -q 'notifications/tools/list_changed' "$T/get2" && ! grep -q "^id: $prime\$" "$T/get2"; then ok "Last-Event-ID: the events after it are replayed"
 else fail "Last-Event-ID replay: $(head -c 300 "$T/get2")"; fi
 
+# a server's log (notifications/message) is not about one call: with every
+# session sharing the server, it goes only to sessions whose key may use that
+# server, through the output guardrails (it went to every session, unread)
+session_of() { # KEY -> a fresh, initialized session id
+  mcp POST -H "Authorization: Bearer $1" -d "$INIT" >/dev/null
+  local sid; sid=$(grep -i '^mcp-session-id:' "$T/h" | cut -d: -f2 | tr -d ' \r')
+  mcp POST -H "Authorization: Bearer $1" -H "mcp-session-id: $sid" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' >/dev/null
+  echo "$sid"
+}
+EKEY=$(mcp_key serve-mcp-everything-only --tools 'everything/*')
+ASID=$(session_of "$KEY"); ESID=$(session_of "$EKEY")
+curl -s -N --max-time 3 "${AUTH[@]}" -H "mcp-session-id: $ASID" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/getA" &
+GA=$!
+curl -s -N --max-time 3 -H "Authorization: Bearer $EKEY" -H "mcp-session-id: $ESID" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/getE" &
+GE=$!
+sleep 0.5
+curl -s -o "$T/logcall" -H 'content-type: application/json' -H 'accept: application/json' "${AUTH[@]}" -H "mcp-session-id: $ASID" \
+  -d '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"fake__log","arguments":{"user":"ann.lee","domain":"example.com"}}}' "$BASE/mcp"
+wait "$GA" "$GE" 2>/dev/null
+check "a server's log reaches a session whose key may use the server, from fake/calls" \
+  grep -q '"method":"notifications/message".*"logger":"fake/calls"' "$T/getA"
+check "... masked by the guardrails" bash -c "grep -q 'EMAIL_' '$T/getA' && ! grep -q 'ann.lee@' '$T/getA'"
+check "... and never a session whose key may not use it" bash -c "grep -q '^id: ' '$T/getE' && ! grep -q 'notifications/message' '$T/getE'"
+
 # a client that disconnects mid-call: cancelled upstream, recorded client_closed
 before=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE target='fake/hang' AND reason='client_closed'")
 curl -s -o /dev/null --max-time 1 -H 'content-type: application/json' "${AUTH[@]}" "${S[@]}" \
