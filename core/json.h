@@ -29,8 +29,8 @@ void od_json_string(od_buf *b, const char *s);
  * escaped key, the member twice, or a \u0000 in the value. */
 int od_json_raw_member(const char *t, size_t n, const char *key, size_t *off, size_t *len);
 
-/* 1 when t[0..n) holds "\u0000": a parsed tree's strings end there, so
- * what follows was never inspected and must not go out as written */
+/* 1 when t[0..n) holds "\u0000": the parsed tree has U+FFFD there, so the
+ * text is not what the guardrails read and must not go out as written */
 int od_json_has_nul(const char *t, size_t n);
 
 /* cJSON_GetObjectItemCaseSensitive, inline and without a strcmp call per
@@ -61,6 +61,13 @@ cJSON *od_json_parse(const char *p, size_t n, size_t *end);
  * that was why (a name given twice is refused: see json_parse.c); NULL for
  * any other failure. */
 const char *od_json_dup_key(void);
+
+/* After a parse on this thread: 1 when a string or a name held \u0000.
+ * The tree has U+FFFD there (its strings are C strings: a NUL would end
+ * the text every guardrail reads). A client's input with one is refused,
+ * as the caller cannot pass it on as written; an upstream's is passed on
+ * with U+FFFD, whole and inspected. */
+int od_json_saw_nul(void);
 
 /* Read-only trees in an arena: for a stream's events, parsed and dropped
  * one after another, this saves a malloc and a free per node and string.

@@ -26,6 +26,8 @@
 
 #define DEPTH_MAX 1000
 
+static _Thread_local int nul_seen; /* od_json_saw_nul */
+
 typedef struct {
     const char *p, *end;
     int depth;
@@ -214,6 +216,12 @@ static char *string(rd *r)
             if (q - p < 4 || hex4(p, &cp) < 0) goto bad;
             p += 4;
             if (cp >= 0xDC00 && cp <= 0xDFFF) goto bad;   /* a lone low half */
+            if (cp == 0) {
+                /* a C string would end here and hide the rest from every
+                 * guardrail: U+FFFD keeps the text whole (see od_json_saw_nul) */
+                cp = 0xFFFD;
+                nul_seen = 1;
+            }
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 if (q - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) < 0 ||
                     lo < 0xDC00 || lo > 0xDFFF)
@@ -292,6 +300,11 @@ static int lit(rd *r, const char *w, size_t n)
 }
 
 static _Thread_local char dup_name[64];
+
+int od_json_saw_nul(void)
+{
+    return nul_seen;
+}
 
 const char *od_json_dup_key(void)
 {
@@ -412,6 +425,7 @@ static cJSON *parse(const char *p, size_t n, size_t *end, od_jarena *a)
     if (!p) return NULL;
     rd r = {.p = p, .end = p + n, .depth = 0, .a = a};
     dup_name[0] = 0;
+    nul_seen = 0;
     ws(&r);
     cJSON *j = value(&r);
     if (!j) return NULL;

@@ -8,8 +8,8 @@
  * functions refuse (return 0) and the caller prints the tree:
  *  - a key written with escapes ("r\u0065sult" is "result" in the tree);
  *  - a member present twice (the tree's accessors take the first);
- *  - "\u0000" anywhere: the tree's C strings end there, so a guardrail never
- *    sees what follows it. */
+ *  - "\u0000" anywhere: the tree holds U+FFFD there (its strings are C
+ *    strings), and what goes out must be what the guardrails read. */
 #include "json.h"
 
 #include <string.h>
@@ -57,8 +57,13 @@ static size_t skip_value(const char *t, size_t n, size_t i)
 
 int od_json_has_nul(const char *t, size_t n)
 {
-    for (const char *p = t, *e = t + n; (p = memchr(p, '\\', (size_t)(e - p))); p++)
+    /* in valid JSON every backslash starts an escape: step over each whole,
+     * or the text \\u0000 (a backslash, then u0000) would count */
+    for (const char *p = t, *e = t + n; (p = memchr(p, '\\', (size_t)(e - p)));) {
         if (e - p >= 6 && !memcmp(p, "\\u0000", 6)) return 1;
+        if (e - p < 3) break;
+        p += 2;
+    }
     return 0;
 }
 

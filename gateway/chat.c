@@ -549,6 +549,13 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
         else od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "%s", why);
         goto deny;
     }
+    if (od_json_saw_nul()) {
+        /* passed on as written it would differ from what was inspected, and
+         * cutting or replacing it would change the caller's text unasked */
+        cJSON_Delete(raw);
+        od_req_deny(&c->r, 400, OD_R_BAD_REQUEST, "body: \\u0000 in a string is not accepted");
+        goto deny;
+    }
     const cJSON *mv = od_jget(raw, "model");
     if (cJSON_IsString(mv)) {
         od_strlcpy(c->model, mv->valuestring, sizeof c->model);
@@ -669,7 +676,7 @@ void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawl
         }
     }
     for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) after += r->gr.findings[i].count;
-    /* masked: re-encode; so too after a \u0000, where the inspected text ended */
+    /* masked: re-encode; so too with a \u0000, which the inspected tree holds as U+FFFD */
     char *printed = after != before || od_json_has_nul(raw, rawlen) ? cJSON_PrintUnformatted(msg) : NULL;
     cJSON_Delete(msg);
     const char *body = printed ? printed : raw;

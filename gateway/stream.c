@@ -351,7 +351,7 @@ static int relay_raw(gw_call *c)
     if (!d || c->front == GW_FRONT_ANTHROPIC)
         return 0;
     while (n && (d[n - 1] == ' ' || d[n - 1] == '\n' || d[n - 1] == '\r')) n--;
-    /* a \u0000 cut the tree's text short: what followed was never inspected */
+    /* a \u0000 is U+FFFD in the inspected tree: what goes out is the tree */
     if (!n || memchr(d, '\n', n) || memchr(d, '\r', n) || od_json_has_nul(d, n))
         return 0;
     od_buf_reset(&c->tmp);

@@ -760,11 +760,25 @@ static void handle_one(mcp_session *s, mcp_batch *b, cJSON *item)
 
 /* one parsed message or batch; j stays the caller's (nothing keeps or
  * changes it: what is forwarded or kept is duplicated first) */
-static void handle_json(mcp_session *s, cJSON *j, size_t len)
+/* A message whose text held \u0000: the tree has U+FFFD there, so the
+ * server would be sent other text than the client wrote. A request is
+ * answered with the error; a notification or an answer is dropped. */
+static void refuse_nul(mcp_session *s, mcp_batch *b, const cJSON *it)
+{
+    const cJSON *id = od_jget(it, "id");
+    if (!cJSON_IsString(od_jget(it, "method")) || !mcp_rpc_id_valid(id))
+        return;
+    s->pending++;
+    if (b) b->outstanding++;
+    reply_error(s, b, id, MCP_ERR_INVALID_REQUEST, "Invalid Request: \\u0000 in a string is not accepted", NULL);
+}
+
+static void handle_json(mcp_session *s, cJSON *j, size_t len, int nul)
 {
     if (!cJSON_IsArray(j)) {
         s->in_len = (int64_t)len;
-        handle_one(s, NULL, j);
+        if (nul) refuse_nul(s, NULL, j);
+        else handle_one(s, NULL, j);
         return;
     }
     if (cJSON_GetArraySize(j) == 0 || strcmp(s->proto, "2025-03-26") != 0) {
@@ -786,7 +800,8 @@ static void handle_json(mcp_session *s, cJSON *j, size_t len)
             continue;
         }
         s->in_len = json_size(it);
-        handle_one(s, b, it);
+        if (nul) refuse_nul(s, b, it);
+        else handle_one(s, b, it);
     }
     batch_release(s, b, NULL);
 }
@@ -807,7 +822,7 @@ void mcp_session_handle(mcp_session *s, const char *text, size_t len)
         reply_error(s, NULL, NULL, code, emsg, NULL);
         return;
     }
-    handle_json(s, j, len);
+    handle_json(s, j, len, od_json_saw_nul());
     cJSON_Delete(j);
 }
 
@@ -818,7 +833,7 @@ void mcp_session_handle_parsed(mcp_session *s, const char *text, size_t len, con
         mcp_session_handle(s, text, len);
         return;
     }
-    handle_json(s, (cJSON *)j, len);
+    handle_json(s, (cJSON *)j, len, od_json_has_nul(text, len));
 }
 
 void mcp_session_too_large(mcp_session *s)

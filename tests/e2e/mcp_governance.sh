@@ -43,8 +43,8 @@ eq "ledger: bytes_out is the answer's size" \
   "$(grep '"id":2' "$T/none.out" | tr -d '\n' | wc -c)"
 
 # A result goes to the client as the server wrote it (no second printing), but
-# only when that text says exactly what the guardrails inspected: after a
-# \u0000 (the inspected string ends there) it is printed from the tree.
+# only when that text says exactly what the guardrails inspected: with a
+# \u0000 (U+FFFD in the inspected tree) it is printed from the tree.
 export ODOCK_API_KEY=$(mcp_key mcp-raw --tools 'fake/*')
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
@@ -55,14 +55,14 @@ export ODOCK_API_KEY=$(mcp_key mcp-raw --tools 'fake/*')
 } | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/raw.out" 2>"$T/raw.err"
 check "an unchanged result is relayed byte for byte" grep -qF \
   '"id":1,"result":{"content": [ {"type": "text", "text": "spaced out"} ] , "isError": false}}' "$T/raw.out"
-check "a result with \\u0000: printed from the tree, cut where the inspected text ends" grep -qF \
-  '"id":2,"result":{"content":[{"type":"text","text":"ok"}]}}' "$T/raw.out"
+check "a result with \\u0000 is inspected whole: the key after it is blocked" grep -q \
+  '"id":2,"error":{"code":-32001,"message":"Blocked by guardrail aws_key"' "$T/raw.out"
 # a name given twice (however written) is not JSON odock accepts, from an
 # upstream either: the message is dropped and the call ends in an error
 check "a result given twice: refused, the call ends in an error" grep -q '"id":3,"error"' "$T/raw.out"
 check "a result under an escaped key, given twice: the same" grep -q '"id":4,"error"' "$T/raw.out"
 check "... and odock says why" grep -q 'unparsable message (Parse error: "result" given twice in one object)' "$T/raw.err"
-check "the uninspected key never reaches the client" sh -c "! grep -q AKIA '$T/raw.out'"
+check "the key never reaches the client" sh -c "! grep -q AKIA '$T/raw.out'"
 
 # A name given twice in one object: odock would read the first, a server's
 # JSON parser (JavaScript's among them) keeps the last. Routing and grants
@@ -83,3 +83,17 @@ eq "a tool or its arguments given twice: parse errors naming them" "$(errors_of)
 check "... the denied tool never ran" sh -c "! grep -q 'sum of' '$T/dup.out'"
 check "... and the second arguments never reached the server" sh -c "! grep -q AKIA '$T/dup.out'"
 check "the same call without the second member runs" grep -q '"id":3,"result"' "$T/dup.out"
+
+# A client's \u0000: the tree has U+FFFD there, so the server would get other
+# text than the client wrote. The request is answered with an error under its
+# id; a notification is dropped; the text \\u0000 (a backslash) is fine.
+{
+  echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
+  echo '{"jsonrpc":"2.0","id":"n1","method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"a\u0000AKIAIOSFODNN7EXAMPLE"}}}'
+  echo '{"jsonrpc":"2.0","method":"notifications/x\u0000"}'
+  echo '{"jsonrpc":"2.0","id":"n2","method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"a\\u0000b"}}}'
+} | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/nul.out" 2>"$T/nul.err"
+check "a client's \\u0000: Invalid Request under the request's id" grep -qF \
+  '"id":"n1","error":{"code":-32600,"message":"Invalid Request: \\u0000 in a string is not accepted"' "$T/nul.out"
+check "... nothing else under that id, no answer to the notification, the escaped backslash passed" \
+  test "$(grep -c '"id":"n1"' "$T/nul.out"),$(grep -c . "$T/nul.out"),$(grep -c '"id":"n2","result"' "$T/nul.out")" = "1,3,1"

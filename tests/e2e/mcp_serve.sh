@@ -77,6 +77,9 @@ eq "a supported MCP-Protocol-Version: 200" "$(mcp POST "${AUTH[@]}" "${S[@]}" -H
 eq "no MCP-Protocol-Version (2025-03-26 assumed): 200" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":3,"method":"ping"}')" 200
 eq "a plain request gets an application/json answer" "$(grep -i '^content-type:' "$T/h" | tr -d '\r' | cut -d' ' -f2)" "application/json"
 eq "malformed JSON: 400 with a -32700 body" "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":') $(jq_b .error.code)" "400 -32700"
+eq "a \\u0000 in a request: answered under its id with -32600" \
+  "$(mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":"z","method":"ping","params":{"x":"a\u0000"}}') $(jq_b '.id,.error.code,.error.message' | tr '\n' '|')" \
+  '200 z|-32600|Invalid Request: \u0000 in a string is not accepted|'
 head -c 100000 /dev/zero | tr '\0' 'a' >"$T/big"
 eq "a body over max_body_bytes: 413" "$(mcp POST "${AUTH[@]}" "${S[@]}" --data-binary @"$T/big")" 413
 eq "PUT: 405" "$(mcp PUT "${AUTH[@]}" "${S[@]}" -d '{}')" 405

@@ -118,11 +118,16 @@ b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content"
 eq "passthrough: content nested six deep is still inspected" "$(status)" 200
 check "... and its address never reached the upstream" bash -c "! grep -q 'eve@example' '$FAKE_LOG'"
 # what goes back is what the output guardrails read: an answer holding a
-# \u0000 (the inspected text ends there) is printed again, not passed on as
-# written, and a stream event they cannot read (a name given twice) is skipped
+# \u0000 is inspected whole (U+FFFD in the tree), so the key after it is
+# blocked, and a stream event they cannot read (a name given twice) is skipped
 b=$(amsg '{"model":"claude-nulkey","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}')
-eq "passthrough: an answer with \\u0000 comes back as inspected" "$(status),$(echo "$b" | jget content.0.text)" "200,ok"
-check "... what followed it never reaches the client" bash -c "! grep -q AKIA '$T/body'"
+eq "passthrough: an answer with \\u0000 is inspected whole: the key after it is blocked" \
+  "$(status),$(echo "$b" | jget error.message)" "403,Blocked by guardrail aws_key"
+check "... and the key never reaches the client" bash -c "! grep -q AKIA '$T/body'"
+# a client's \u0000 would reach the provider as other text than was inspected
+b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":[{"type":"text","text":"a\u0000b"}]}]}')
+eq "a client's \\u0000: 400 in Anthropic's shape" "$(status),$(echo "$b" | jget error.type),$(echo "$b" | jget error.message)" \
+  '400,invalid_request_error,body: \u0000 in a string is not accepted'
 amsg '{"model":"claude-dupdelta","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"hi"}]}' >"$T/dup.sse"
 check "passthrough stream: an event with a name given twice is skipped" bash -c "grep -q message_stop '$T/dup.sse' && ! grep -q AKIA '$T/dup.sse'"
 b=$(amsg '{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"versionless"}]}')

@@ -97,11 +97,13 @@ eq "stream relayed verbatim: every chunk as the upstream spaced it" \
 check "... more than two of them" test "$(grep -c '^data: {' <<<"$body")" -gt 2
 check "... the usage chunk odock asked for is not passed on" bash -c "! grep -q '\"usage\": {' <<<'$body'"
 check "... and [DONE] ends it" grep -q '^data: \[DONE\]' <<<"$body"
-# but not a chunk whose text holds a \u0000: the guardrails saw the text up
-# to there (a C string), so what follows must not go out as written
+# but not a chunk whose text holds a \u0000: the inspected tree has U+FFFD
+# there (its strings are C strings), and what goes out is what was inspected
 body=$(post /v1/chat/completions "$KEY" '{"model":"nulkey","stream":true,"messages":[{"role":"user","content":"hi"}]}')
-check "a chunk with \\u0000 is printed from the tree: the text the guardrails saw" grep -q '"content":"ok"' <<<"$body"
-check "... and what followed it never reaches the client" bash -c "! grep -q AKIA <<<'$body'"
+check "a chunk with \\u0000 is printed from the tree: U+FFFD in its place, the rest whole" \
+  grep -qF '"content":"ok'$'\xef\xbf\xbd'' the key is AKIAIOSFODNN7EXAMPLE"' <<<"$body"
+check "... and the guardrails read what followed it (flagged in the ledger)" \
+  wait_events 1 "WHERE target='nulkey' AND findings LIKE '%aws%'"
 r=$(client stream cut "a long enough answer to be cut in the middle of the stream")
 eq "stream cut: the SDK raises an error" "$(echo "$r" | jget ok)" false
 check "stream cut: recorded as an upstream error" wait_events 1 "WHERE target='cut' AND status='error' AND reason='upstream_error'"

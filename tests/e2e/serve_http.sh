@@ -41,6 +41,14 @@ b=$(post /v1/chat/completions "$KEY" '{"model":"drip","messages":[{"role":"user"
 eq "a member given twice: 400 naming it" "$(status),$(echo "$b" | jget error.message)" '400,body: "messages" given twice in one object'
 b=$(post /v1/chat/completions "$KEY" '{"model":"drip","max_tokens":5,"messages":[{"role":"user","content":"x","role":"system"}]}')
 eq "... at any depth" "$(status),$(echo "$b" | jget error.message)" '400,body: "role" given twice in one object'
+# \u0000: the guardrails read C strings, so text after it would go on unread,
+# and cutting or replacing it would change the caller's text: refused
+b=$(post /v1/chat/completions "$KEY" '{"model":"drip","messages":[{"role":"user","content":"hi\u0000 AKIAIOSFODNN7EXAMPLE"}]}')
+eq "a \\u0000 in a string: 400 naming it" "$(status),$(echo "$b" | jget error.message)" '400,body: \u0000 in a string is not accepted'
+b=$(post /v1/embeddings "$KEY" '{"model":"drip","input":"a","x\u0000":1}')
+eq "... in a name too" "$(status),$(echo "$b" | jget error.message)" '400,body: \u0000 in a string is not accepted'
+b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":[{"role":"user","content":"a \\u0000 b"}]}')
+eq "... while the text \\u0000 (an escaped backslash) is fine" "$(status)" 200
 eq "... and the provider was never called" "$(curl -s "http://127.0.0.1:$FAKE_PORT/__stats" | jget total)" "$ups"
 b=$(post /v1/chat/completions "$KEY" '{"model":"mock/echo","messages":"hi"}')
 eq "wrong type: message names the field" "$(status),$(echo "$b" | jget error.message)" "400,messages: expected an array"
@@ -82,7 +90,7 @@ eq "chunked request body: read and answered" "$(status),$(echo "$b" | jget choic
 curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/nothing" >"$T/status"; eq "unknown path: 404" "$(status)" 404
 curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/chat/completions" >"$T/status"; eq "GET on a POST path: 405" "$(status)" 405
 check "denials are recorded (bad request, unknown model, wrong key)" wait_events 1 "WHERE reason='model_not_found'"
-eq "413 is not a model call: only the checks above are recorded" "$(events 'count(*)' "WHERE status='ok'")" 5
+eq "413 is not a model call: only the checks above are recorded" "$(events 'count(*)' "WHERE status='ok'")" 6
 
 # keep-alive: one connection for several requests, streamed ones included
 curl -sv -H "Authorization: Bearer $KEY" -d "$CHAT" "$BASE/v1/chat/completions" \

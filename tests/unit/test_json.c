@@ -506,7 +506,8 @@ static void t_raw_member(void **state)
         {"{\"result\":1,\"result\":2}", "result", NULL},           /* twice */
         {"{\"r\\u0065sult\":1,\"result\":2}", "result", NULL},     /* an escaped key */
         {"{\"id\":1,\"x\\n\":0,\"result\":2}", "result", NULL},     /* any escaped key */
-        {"{\"result\":\"a\\u0000b\"}", "result", NULL},            /* cut short in the tree */
+        {"{\"result\":\"a\\u0000b\"}", "result", NULL},            /* U+FFFD in the tree */
+        {"{\"result\":\"a\\\\u0000b\"}", "result", "\"a\\\\u0000b\""},  /* a backslash, then u0000 */
         {"[1]", "result", NULL},
         {"{\"result\":{\"a\":1}", "result", NULL},                 /* no end */
         {"{\"result\":\"abc", "result", NULL},
@@ -526,6 +527,36 @@ static void t_raw_member(void **state)
     assert_int_equal(od_json_has_nul("\"a\\u0000\"", 10), 1);
     assert_int_equal(od_json_has_nul("\"a\\u0001\\\\\"", 11), 0);
     assert_int_equal(od_json_has_nul("\\u000", 5), 0);
+    assert_int_equal(od_json_has_nul("\"\\\\u0000\"", 9), 0);     /* "\\u0000": text, not a NUL */
+    assert_int_equal(od_json_has_nul("\"\\\\\\u0000\"", 10), 1); /* "\\\u0000": a backslash, a NUL */
+    assert_int_equal(od_json_has_nul("\"a\\", 3), 0);               /* ends on a backslash */
+}
+
+/* \u0000 becomes U+FFFD: the text after it stays in the tree (a C string
+ * would end there, unseen by every guardrail), and the parse says so */
+static void t_parse_nul(void **state)
+{
+    (void)state;
+    static const char in[] = "{\"a\\u0000b\":\"x\\u0000y AKIA\",\"n\":\"\\\\u0000\"}";
+    cJSON *j = od_json_parse(in, sizeof in - 1, NULL);
+    assert_non_null(j);
+    assert_int_equal(od_json_saw_nul(), 1);
+    cJSON *v = od_jget(j, "a\xEF\xBF\xBD" "b");
+    assert_non_null(v);
+    assert_string_equal(v->valuestring, "x\xEF\xBF\xBD" "y AKIA");
+    assert_string_equal(od_jget(j, "n")->valuestring, "\\u0000");
+    cJSON_Delete(j);
+    /* the flag is the last parse's */
+    j = od_json_parse("{\"n\":\"\\\\u0000\"}", 15, NULL);
+    assert_non_null(j);
+    assert_int_equal(od_json_saw_nul(), 0);
+    cJSON_Delete(j);
+    od_jarena a = {0};
+    j = od_json_parse_in(&a, "[\"\\u0000\"]", 10);
+    assert_non_null(j);
+    assert_int_equal(od_json_saw_nul(), 1);
+    assert_string_equal(j->child->valuestring, "\xEF\xBF\xBD");
+    od_jarena_free(&a);
 }
 
 int main(void)
@@ -546,6 +577,7 @@ int main(void)
         cmocka_unit_test(t_jalloc_cjson),
         cmocka_unit_test(t_raw_member),
         cmocka_unit_test(t_parse_names_twice),
+        cmocka_unit_test(t_parse_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
