@@ -384,6 +384,9 @@ static int inspect_blocks(gw_call *c, cJSON *content, int depth)
     return 0;
 }
 
+/* Tool definitions reach the model as prompt text: their descriptions and
+ * schemas are where a poisoned tool (an MCP server's, say) hides its
+ * instructions, and a secret pasted there leaves like any other. */
 static int inspect_anthropic(gw_call *c)
 {
     if (inspect_blocks(c, od_jget(c->abody, "system"), 0) < 0)
@@ -391,6 +394,21 @@ static int inspect_anthropic(gw_call *c)
     cJSON *m;
     cJSON_ArrayForEach(m, od_jget(c->abody, "messages")) {
         if (inspect_blocks(c, od_jget(m, "content"), 0) < 0)
+            return -1;
+    }
+    cJSON *tools = od_jget(c->abody, "tools");
+    return tools ? pol_inspect(c->s->pol, &c->r, OD_WHERE_INPUT, tools) : 0;
+}
+
+/* Every part of an OpenAI chat body that is text for the model: the
+ * messages, tool and function definitions, a predicted output, and a
+ * response schema (its descriptions are read as instructions). */
+static int inspect_chat(gw_call *c)
+{
+    static const char *const parts[] = {"messages", "tools", "functions", "prediction", "response_format", NULL};
+    for (int i = 0; parts[i]; i++) {
+        cJSON *node = od_jget(c->body, parts[i]);
+        if (node && pol_inspect(c->s->pol, &c->r, OD_WHERE_INPUT, node) < 0)
             return -1;
     }
     return 0;
@@ -596,10 +614,8 @@ void gw_call_start(gw_server *s, gw_conn *conn, const gw_incoming *in)
     } else if (c->ep == GW_EP_MESSAGES) {
         if (inspect_anthropic(c) < 0 || translate_anthropic(c) < 0)
             goto deny;
-    } else {
-        cJSON *messages = od_jget(c->body, "messages");
-        if (pol_inspect(s->pol, &c->r, OD_WHERE_INPUT, messages) < 0)
-            goto deny;
+    } else if (inspect_chat(c) < 0) {
+        goto deny;
     }
     if (estimate_and_reserve(c) < 0)
         goto deny;
