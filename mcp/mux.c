@@ -599,6 +599,24 @@ static void up_handle(mcp_upstream *up, cJSON *item, const char *raw, size_t raw
     }
 }
 
+/* An answer odock cannot read is not relayed, but the call it answers
+ * should not wait for its timeout: its id, when the text gives exactly one
+ * at the top level, ends that call with an error now. Text naming a
+ * "method" may be the server's own request (its ids are not ours): left
+ * to the timeout. */
+static void fail_unreadable(mcp_upstream *up, const char *text, size_t len, const char *why)
+{
+    size_t off, n;
+    if (memmem(text, len, "\"method\"", 8) || !od_json_raw_member(text, len, "id", &off, &n)) return;
+    cJSON *id = od_json_parse(text + off, n, NULL);
+    mcp_call *c = cJSON_IsNumber(id) ? find_call(up->mux, up, (int64_t)id->valuedouble) : NULL;
+    cJSON_Delete(id);
+    if (!c) return;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Upstream sent an unreadable answer (%s)", why ? why : "Parse error");
+    fail_with(c, CALL_CRASH, MCP_ERR_UPSTREAM, msg, OD_R_UPSTREAM_ERROR);
+}
+
 static void up_on_message(void *ud, const char *text, size_t len)
 {
     mcp_upstream *up = ud;
@@ -608,6 +626,7 @@ static void up_on_message(void *ud, const char *text, size_t len)
     cJSON *j = mcp_rpc_parse(text, len, up->mux->o.max_message_bytes, &code, &emsg);
     if (!j) {
         od_warn("mcp %s: unparsable message (%s)", up->cfg->name, emsg);
+        fail_unreadable(up, text, len, emsg);
         return;
     }
     int gen = up->gen;

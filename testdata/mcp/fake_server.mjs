@@ -27,7 +27,7 @@ const tools = [
   {name: 'add_tool', description: 'Adds the tool "extra"', inputSchema: {type: 'object'}},
   {name: 'pid', description: 'Returns the process id', inputSchema: {type: 'object'}},
   {name: 'log', description: 'Logs "mail <user>@<domain>" (notifications/message), then answers', inputSchema: {type: 'object', properties: {user: {type: 'string'}, domain: {type: 'string'}}}},
-  {name: 'raw', description: 'Answers with a line written by hand (which: spaced, nul, dupkey, esckey)',
+  {name: 'raw', description: 'Answers with a line written by hand (which: spaced, nul, dupkey, esckey, badreq)',
    inputSchema: {type: 'object', properties: {which: {type: 'string'}}}},
 ];
 // Answers as no JSON serializer writes them: odock must pass the first on as
@@ -38,6 +38,8 @@ const RAW = {
   nul: `{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"ok\\u0000 the key is ${AKIA}"}]}}`,
   dupkey: `{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"first"}]},"result":{"content":[{"type":"text","text":"${AKIA}"}]}}`,
   esckey: `{"jsonrpc":"2.0","id":ID,"r\\u0065sult":{"content":[{"type":"text","text":"first"}]},"result":{"content":[{"type":"text","text":"${AKIA}"}]}}`,
+  // an unreadable request of the server's own under the same id, then the answer
+  badreq: `{"jsonrpc":"2.0","id":ID,"method":"ping","params":{},"params":{}}\n{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"answered"}]}}`,
 };
 const prompts = [{name: 'greet', description: 'A greeting', arguments: [{name: 'who', required: true}]}];
 const resources = [{uri: 'fake://doc/1', name: 'doc1', mimeType: 'text/plain'},
@@ -119,7 +121,7 @@ async function handle(m) {
       case 'tools/list': result = page(tools, 'tools', p.cursor); break;
       case 'tools/call':
         result = await call(m.id, p);
-        if (p.name === 'raw') { process.stdout.write(result.raw.replace('ID', JSON.stringify(m.id)) + '\n'); return; }
+        if (p.name === 'raw') { process.stdout.write(result.raw.replaceAll('ID', JSON.stringify(m.id)) + '\n'); return; }
         break;
       case 'prompts/list': result = page(prompts, 'prompts', p.cursor); break;
       case 'prompts/get':

@@ -48,7 +48,7 @@ eq "ledger: bytes_out is the answer's size" \
 export ODOCK_API_KEY=$(mcp_key mcp-raw --tools 'fake/*')
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
-  n=1; for w in spaced nul dupkey esckey; do
+  n=1; for w in spaced nul dupkey esckey badreq; do
     echo '{"jsonrpc":"2.0","id":'$n',"method":"tools/call","params":{"name":"fake__raw","arguments":{"which":"'$w'"}}}'
     n=$((n + 1))
   done
@@ -59,8 +59,11 @@ check "a result with \\u0000 is inspected whole: the key after it is blocked" gr
   '"id":2,"error":{"code":-32001,"message":"Blocked by guardrail aws_key"' "$T/raw.out"
 # a name given twice (however written) is not JSON odock accepts, from an
 # upstream either: the message is dropped and the call ends in an error
-check "a result given twice: refused, the call ends in an error" grep -q '"id":3,"error"' "$T/raw.out"
-check "a result under an escaped key, given twice: the same" grep -q '"id":4,"error"' "$T/raw.out"
+check "a result given twice: refused, and the call it answers ends at once with an error" grep -qF \
+  '"id":3,"error":{"code":-32002,"message":"Upstream sent an unreadable answer (Parse error: \"result\" given twice in one object)"' "$T/raw.out"
+check "a result under an escaped key, given twice: refused; its id is not trusted (an escaped key could be another id), so the call ends at its timeout" grep -q '"id":4,"error"' "$T/raw.out"
+check "an unreadable request of the server's own under a call's id does not end that call" grep -q \
+  '"id":5,"result":{"content":\[{"type":"text","text":"answered"}\]}' "$T/raw.out"
 check "... and odock says why" grep -q 'unparsable message (Parse error: "result" given twice in one object)' "$T/raw.err"
 check "the key never reaches the client" sh -c "! grep -q AKIA '$T/raw.out'"
 
