@@ -563,9 +563,20 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
             cJSON_AddStringToObject(p, "logger", b.p);
             od_buf_free(&b);
         }
+        /* an update goes to the sessions that subscribed to its URI; a log
+         * to those that may use the server; a list change to all */
+        const cJSON *uri = !strcmp(meth, "notifications/resources/updated") ? od_jget(p, "uri") : NULL;
+        if (!strcmp(meth, "notifications/resources/updated") && !cJSON_IsString(uri)) {
+            cJSON_Delete(p);
+            return;
+        }
         cJSON *n = mcp_rpc_notification(meth, p);
-        for (mcp_session *s = m->sessions; s; s = s->next)
-            if (s->initialized && (!is_log || session_sees_server(s, (int)(up - m->ups)))) session_notify(s, n);
+        for (mcp_session *s = m->sessions; s; s = s->next) {
+            if (!s->initialized) continue;
+            if (uri ? session_subscribed(s, uri->valuestring)
+                    : !is_log || session_sees_server(s, (int)(up - m->ups)))
+                session_notify(s, n);
+        }
         cJSON_Delete(n);
         return;
     }

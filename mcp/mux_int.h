@@ -137,7 +137,13 @@ struct mcp_session {
     int64_t in_len;          /* bytes of the message being handled (the ledger's bytes_in) */
     char **queued;           /* what came while initialize was waiting */
     int nqueued;
+    char **subs;             /* resources/subscribe URIs, as the client wrote them */
+    int nsubs;
 };
+
+/* session.c, used by mux.c: whether s subscribed to uri (the client's
+ * form; the grant was checked when it did) */
+int session_subscribed(mcp_session *s, const char *uri);
 
 /* ---- mux.c, used by session.c ---- */
 void mux_start(mcp_mux *m, const char *proto, const cJSON *client_caps);

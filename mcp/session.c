@@ -514,17 +514,36 @@ static void fan_finish(mcp_fan *f)
         /* unlink from the session */
         for (mcp_fan **pp = &s->fans; *pp; pp = &(*pp)->next)
             if (*pp == f) { *pp = f->next; break; }
+        /* only what the key may read: a resource's grant is SERVER/URI, as
+         * for resources/read (a template's, SERVER/TEMPLATE) */
+        od_req r;
+        od_req_init(&r, OD_KIND_TOOL, "");
+        int anon = m->pol && pol_authenticate(m->pol, &r, s->key);
         cJSON *items = cJSON_CreateArray();
-        for (int i = 0; i < m->nups; i++) {
+        for (int i = 0; i < m->nups && !anon; i++) {
             if (!f->per_up[i]) continue;
             cJSON *it;
             cJSON_ArrayForEach(it, f->per_up[i]) {
+                const cJSON *u = od_jget(it, "uri");
+                if (!u) u = od_jget(it, "uriTemplate");
+                if (m->pol) {
+                    char target[256];
+                    snprintf(target, sizeof target, "%s/%s", m->ups[i].cfg->name,
+                             cJSON_IsString(u) ? u->valuestring : "");
+                    if (!pol_allowed(m->pol, &r, OD_KIND_TOOL, target)) continue;
+                }
                 cJSON *d = cJSON_Duplicate(it, 1);
                 mux_wrap_uris(&m->ups[i], d, 0);
                 cJSON_AddItemToArray(items, d);
             }
         }
-        reply_page(s, f->batch, f->down_id, f->key, f->key, items, f->offset);
+        if (anon) {
+            cJSON_Delete(items);
+            deny_reply(s, f->batch, f->down_id, &r);
+        } else {
+            reply_page(s, f->batch, f->down_id, f->key, f->key, items, f->offset);
+        }
+        od_req_free(&r);
     } else if (f->batch) {
         batch_release(NULL, f->batch, NULL);
     }
@@ -637,6 +656,78 @@ static void do_resources_read(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     governed(s, b, msg, up, name, fwd, NULL, 0);
 }
 
+/* ---- resource subscriptions, per session ----
+ * One upstream serves every session, so its resources/updated must go only
+ * to the sessions that asked for that URI (not to every client, which the
+ * URI alone can tell about another tenant's work), and one client's
+ * unsubscribe must not end another's updates. */
+
+static int sub_find(const mcp_session *s, const char *uri)
+{
+    for (int i = 0; i < s->nsubs; i++)
+        if (!strcmp(s->subs[i], uri)) return i;
+    return -1;
+}
+
+int session_subscribed(mcp_session *s, const char *uri)
+{
+    return sub_find(s, uri) >= 0;
+}
+
+/* may s's key use SERVER/NAME? A denial is answered and recorded. */
+static int may_use(mcp_session *s, mcp_batch *b, mcp_msg *msg, mcp_upstream *up, const char *name)
+{
+    mcp_mux *m = s->mux;
+    if (!m->pol) return 1;
+    char target[256];
+    snprintf(target, sizeof target, "%s/%s", up->cfg->name, name);
+    od_req r;
+    od_req_init(&r, OD_KIND_TOOL, target);
+    copy_trunc(r.provider, sizeof r.provider, up->cfg->name);
+    int ok = !pol_authenticate(m->pol, &r, s->key) && !pol_authorize(m->pol, &r);
+    if (!ok) {
+        r.bytes_out = deny_reply(s, b, msg->id, &r);
+        pol_record(m->pol, &r);
+    }
+    od_req_free(&r);
+    return ok;
+}
+
+static void do_subscribe(mcp_session *s, mcp_batch *b, mcp_msg *msg, int on)
+{
+    cJSON *fwd = NULL;
+    mcp_upstream *up = uri_param(s, b, msg, &fwd);
+    if (!up) return;
+    const char *uri = od_jget(msg->params, "uri")->valuestring;
+    int at = sub_find(s, uri);
+    if (on) {
+        /* the grant that resources/read needs (kept even if the server then
+         * refuses: updates it never sends cost nothing) */
+        if (!may_use(s, b, msg, up, od_jget(fwd, "uri")->valuestring)) {
+            cJSON_Delete(fwd);
+            return;
+        }
+        if (at < 0) {
+            s->subs = od_realloc(s->subs, sizeof *s->subs * (size_t)(s->nsubs + 1));
+            s->subs[s->nsubs++] = od_strdup(uri);
+        }
+    } else {
+        if (at >= 0) {
+            free(s->subs[at]);
+            s->subs[at] = s->subs[--s->nsubs];
+        }
+        for (mcp_session *o = s->mux->sessions; o; o = o->next) {
+            if (o != s && session_subscribed(o, uri)) {
+                /* another client still wants these updates */
+                cJSON_Delete(fwd);
+                reply_result(s, b, msg->id, cJSON_CreateObject());
+                return;
+            }
+        }
+    }
+    forward(s, b, msg, up, fwd);
+}
+
 static void do_completion(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 {
     cJSON *ref = od_jget(msg->params, "ref");
@@ -698,8 +789,6 @@ static void handle_request(mcp_session *s, mcp_batch *b, mcp_msg *msg)
         reply_error(s, b, msg->id, MCP_ERR_INVALID_REQUEST, "Invalid Request: not initialized", NULL);
         return;
     }
-    cJSON *fwd = NULL;
-    mcp_upstream *up;
     if (!strcmp(meth, "tools/list")) list_catalog(s, b, msg, 1);
     else if (!strcmp(meth, "prompts/list")) list_catalog(s, b, msg, 0);
     else if (!strcmp(meth, "tools/call")) do_tools_call(s, b, msg);
@@ -707,9 +796,9 @@ static void handle_request(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     else if (!strcmp(meth, "resources/list")) list_fan(s, b, msg, "resources", meth);
     else if (!strcmp(meth, "resources/templates/list")) list_fan(s, b, msg, "resourceTemplates", meth);
     else if (!strcmp(meth, "resources/read")) do_resources_read(s, b, msg);
-    else if (!strcmp(meth, "resources/subscribe") || !strcmp(meth, "resources/unsubscribe")) {
-        if ((up = uri_param(s, b, msg, &fwd))) forward(s, b, msg, up, fwd);
-    } else if (!strcmp(meth, "completion/complete")) do_completion(s, b, msg);
+    else if (!strcmp(meth, "resources/subscribe")) do_subscribe(s, b, msg, 1);
+    else if (!strcmp(meth, "resources/unsubscribe")) do_subscribe(s, b, msg, 0);
+    else if (!strcmp(meth, "completion/complete")) do_completion(s, b, msg);
     else if (!strcmp(meth, "logging/setLevel")) do_set_level(s, b, msg);
     else reply_error(s, b, msg->id, MCP_ERR_METHOD_NOT_FOUND, "Method not found", NULL);
 }
@@ -877,6 +966,8 @@ void mcp_session_free(mcp_session *s)
     cJSON_Delete(s->init_id);
     for (int i = 0; i < s->nqueued; i++) free(s->queued[i]);
     free(s->queued);
+    for (int i = 0; i < s->nsubs; i++) free(s->subs[i]);
+    free(s->subs);
     cJSON_Delete(s->client_caps);
     free(s->key);
     free(s);

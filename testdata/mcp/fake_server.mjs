@@ -26,6 +26,7 @@ const tools = [
   {name: 'sample', description: 'Asks the client to sample', inputSchema: {type: 'object'}},
   {name: 'add_tool', description: 'Adds the tool "extra"', inputSchema: {type: 'object'}},
   {name: 'pid', description: 'Returns the process id', inputSchema: {type: 'object'}},
+  {name: 'touch', description: 'Sends notifications/resources/updated for uri, then answers', inputSchema: {type: 'object', properties: {uri: {type: 'string'}}}},
   {name: 'log', description: 'Logs "mail <user>@<domain>" (notifications/message), then answers', inputSchema: {type: 'object', properties: {user: {type: 'string'}, domain: {type: 'string'}}}},
   {name: 'raw', description: 'Answers with a line written by hand (which: spaced, nul, dupkey, esckey, badreq)',
    inputSchema: {type: 'object', properties: {which: {type: 'string'}}}},
@@ -91,6 +92,9 @@ async function call(id, p) {
     case 'extra': return text('extra works');
     case 'pid': return text(String(process.pid));
     case 'raw': return {raw: RAW[a.which] || RAW.spaced};
+    case 'touch':
+      send({jsonrpc: '2.0', method: 'notifications/resources/updated', params: {uri: a.uri}});
+      return text('touched');
     case 'log':
       send({jsonrpc: '2.0', method: 'notifications/message', params: {level: 'info', logger: 'calls', data: `mail ${a.user}@${a.domain}`}});
       return text('logged');
@@ -114,7 +118,7 @@ async function handle(m) {
     switch (m.method) {
       case 'initialize':
         result = {protocolVersion: p.protocolVersion, serverInfo: {name: NAME, version: '1.0.0'},
-                  capabilities: {tools: {listChanged: true}, prompts: {}, resources: {}, logging: {}}};
+                  capabilities: {tools: {listChanged: true}, prompts: {}, resources: {subscribe: true}, logging: {}}};
         log(`initialize ${p.protocolVersion} caps=${JSON.stringify(p.capabilities)}`);
         break;
       case 'ping': result = {}; break;
@@ -132,6 +136,7 @@ async function handle(m) {
       case 'resources/read':
         result = {contents: [{uri: p.uri, mimeType: 'text/plain', text: `content of ${p.uri}`}]};
         break;
+      case 'resources/subscribe': case 'resources/unsubscribe': log(`${m.method} ${p.uri}`); result = {}; break;
       case 'logging/setLevel': result = {}; break;
       default: throw {code: -32601, message: 'Method not found'};
     }

@@ -180,6 +180,50 @@ grep -q '^event: endpoint' "$T/sse1" && grep -qE '^data: /messages\?sessionId=[0
 eq "GET /sse without a key: 401" "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/sse")" 401
 eq "POST /messages for an unknown session: 404" "$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "$BASE/messages?sessionId=0123456789abcdef0123456789abcdef")" 404
 
+# resources: one server serves every session, so a key sees and subscribes
+# only what it may read (the grant resources/read needs), an update goes only
+# to the sessions that subscribed to its URI, and one client's unsubscribe
+# does not end another's updates (a list showed every server's resources,
+# and an update reached every session)
+all_uris() { # KEY SID -> every resource URI of resources/list, page after page
+  local cur='' out='' page
+  for _ in $(seq 50); do
+    page=$(rpc "$1" "$2" '{"jsonrpc":"2.0","id":5,"method":"resources/list","params":{'"${cur:+\"cursor\":\"$cur\"}"'}}')
+    out+=$(jq -r '.result.resources[].uri' <<<"$page")$'\n'
+    cur=$(jq -r '.result.nextCursor // empty' <<<"$page"); [ -n "$cur" ] || break
+  done
+  printf '%s' "$out"
+}
+rpc() { # KEY SID BODY -> the JSON answer
+  curl -s -H 'content-type: application/json' -H 'accept: application/json' -H "Authorization: Bearer $1" \
+    -H "mcp-session-id: $2" -d "$3" "$BASE/mcp"
+}
+SUB='{"jsonrpc":"2.0","id":7,"method":"resources/subscribe","params":{"uri":"fake+fake://doc/1"}}'
+UNSUB='{"jsonrpc":"2.0","id":8,"method":"resources/unsubscribe","params":{"uri":"fake+fake://doc/1"}}'
+BSID=$(session_of "$KEY"); ESID=$(session_of "$EKEY")
+eq "resources/list: a key sees only the resources it may read" \
+  "$(all_uris "$EKEY" "$ESID" | grep -c '^fake+'),$(all_uris "$EKEY" "$ESID" | grep -c '^everything+')" "0,$(all_uris "$KEY" "$BSID" | grep -c '^everything+')"
+eq "... while a key with the grant sees them" "$(all_uris "$KEY" "$BSID" | grep '^fake+' | tr '\n' ' ')" 'fake+fake://doc/1 fake+fake://doc/2 '
+check "... and every server's when it may read all" test "$(all_uris "$KEY" "$BSID" | grep -c '^everything+')" -gt 0
+eq "resources/subscribe without the grant: denied" "$(rpc "$EKEY" "$ESID" "$SUB" | jq -c '[.error.code, .error.data.reason]')" '[-32001,"tool_not_allowed"]'
+ASID=$(session_of "$KEY")
+eq "two sessions subscribe to one resource" "$(rpc "$KEY" "$ASID" "$SUB" | jq -c .result),$(rpc "$KEY" "$BSID" "$SUB" | jq -c .result)" '{},{}'
+eq "one unsubscribes: answered, the server not told (the other still wants updates)" \
+  "$(rpc "$KEY" "$BSID" "$UNSUB" | jq -c .result),$(grep -c 'resources/unsubscribe fake://doc/1' "$SERVE_LOG")" '{},0'
+for x in A B E; do
+  eval "sid=\$${x}SID"; k=$KEY; [ $x = E ] && k=$EKEY
+  curl -s -N --max-time 3 -H "Authorization: Bearer $k" -H "mcp-session-id: $sid" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/res$x" &
+  eval "G$x=\$!"
+done
+sleep 0.5
+rpc "$KEY" "$ASID" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fake__touch","arguments":{"uri":"fake://doc/1"}}}' >/dev/null
+wait "$GA" "$GB" "$GE" 2>/dev/null
+check "an update reaches the session that subscribed" grep -q '"method":"notifications/resources/updated","params":{"uri":"fake+fake://doc/1"}' "$T/resA"
+check "... and neither the one that unsubscribed nor one that never could" \
+  bash -c "grep -q '^id: ' '$T/resB' && grep -q '^id: ' '$T/resE' && ! grep -q 'resources/updated' '$T/resB' '$T/resE'"
+rpc "$KEY" "$ASID" "$UNSUB" >/dev/null
+check "the last unsubscribe reaches the server" grep -q 'resources/unsubscribe fake://doc/1' "$SERVE_LOG"
+
 # ---- the ledger: one row per governed call ----
 rows=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE kind='tool' AND target='fake/hello'")
 eq "ledger: one event per tools/call (fake/hello: 2 per basic run x3, 1 per governed run x2)" "$rows" "8"
