@@ -573,8 +573,10 @@ static void on_notification(mcp_upstream *up, mcp_msg *msg)
         cJSON *n = mcp_rpc_notification(meth, p);
         for (mcp_session *s = m->sessions; s; s = s->next) {
             if (!s->initialized) continue;
+            const cJSON *lv = is_log ? od_jget(p, "level") : NULL;
             if (uri ? session_subscribed(s, uri->valuestring)
-                    : !is_log || session_sees_server(s, (int)(up - m->ups)))
+                    : !is_log || (session_wants_log(s, cJSON_IsString(lv) ? lv->valuestring : NULL) &&
+                                  session_sees_server(s, (int)(up - m->ups))))
                 session_notify(s, n);
         }
         cJSON_Delete(n);

@@ -100,6 +100,7 @@ struct mcp_mux {
     mcp_entry *prompts; int nprompts;
     int64_t next_progress, next_srvreq;
     int page_size;
+    int log_level;           /* told to the upstreams: the most verbose any session asked (0 none yet, else 1 + index) */
 };
 
 struct mcp_batch {
@@ -139,11 +140,15 @@ struct mcp_session {
     int nqueued;
     char **subs;             /* resources/subscribe URIs, as the client wrote them */
     int nsubs;
+    int log_level;           /* logging/setLevel: 0 not set, else 1 + index in MCP_LOG_LEVELS */
 };
 
 /* session.c, used by mux.c: whether s subscribed to uri (the client's
  * form; the grant was checked when it did) */
 int session_subscribed(mcp_session *s, const char *uri);
+/* whether a server log at level (its "level" string) is for s: at or above
+ * the level s set, or any when it set none */
+int session_wants_log(const mcp_session *s, const char *level);
 
 /* ---- mux.c, used by session.c ---- */
 void mux_start(mcp_mux *m, const char *proto, const cJSON *client_caps);

@@ -760,14 +760,44 @@ static void do_completion(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     forward(s, b, msg, up, fwd);
 }
 
+/* ---- logging levels, per session ----
+ * The servers are shared: one client's logging/setLevel must not silence
+ * (or flood) the others. Each session keeps its own level and gets the
+ * logs at or above it; a server is told the most verbose level any
+ * session asked for, and only when that lowers it. */
+static const char *const LOG_LEVELS[] = {"debug", "info", "notice", "warning", "error",
+                                         "critical", "alert", "emergency", NULL};
+
+static int log_level_of(const char *name) /* 1 + index, 0 unknown */
+{
+    for (int i = 0; name && LOG_LEVELS[i]; i++)
+        if (!strcmp(name, LOG_LEVELS[i])) return i + 1;
+    return 0;
+}
+
+int session_wants_log(const mcp_session *s, const char *level)
+{
+    int l = log_level_of(level);
+    return !s->log_level || !l || l >= s->log_level;
+}
+
 static void do_set_level(mcp_session *s, mcp_batch *b, mcp_msg *msg)
 {
     cJSON *lvl = od_jget(msg->params, "level");
-    if (!cJSON_IsString(lvl)) {
-        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: level is required", NULL);
+    int want = cJSON_IsString(lvl) ? log_level_of(lvl->valuestring) : 0;
+    if (!want) {
+        reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS,
+                    "Invalid params: level must be one of debug, info, notice, warning, error, critical, alert, emergency", NULL);
         return;
     }
     mcp_mux *m = s->mux;
+    s->log_level = want;
+    if (m->log_level && m->log_level <= want) {
+        /* the servers already send this much: filtered here */
+        reply_result(s, b, msg->id, cJSON_CreateObject());
+        return;
+    }
+    m->log_level = want;
     for (int i = 0; i < m->nups; i++) {
         mcp_upstream *up = &m->ups[i];
         if (up->state != UP_READY || !od_jget(up->caps, "logging")) continue;

@@ -102,11 +102,12 @@ static void *writer_main(void *arg)
             if (w->stop || w->flush || w->gn || w->n >= BATCH_MAX) break;
             struct timespec now, until;
             clock_gettime(CLOCK_REALTIME, &now);
+            long every = w->every_ms > 0 ? w->every_ms : COMMIT_EVERY_MS;
             if (w->n || w->sn) {
-                until = ts_add_ms(last, COMMIT_EVERY_MS);
+                until = ts_add_ms(last, every);
                 if (ts_cmp(now, until) >= 0) break;
             } else {
-                until = ts_add_ms(now, COMMIT_EVERY_MS);
+                until = ts_add_ms(now, every);
             }
             pthread_cond_timedwait(&w->cv, &w->mu, &until);
         }

@@ -137,7 +137,7 @@ async function handle(m) {
         result = {contents: [{uri: p.uri, mimeType: 'text/plain', text: `content of ${p.uri}`}]};
         break;
       case 'resources/subscribe': case 'resources/unsubscribe': log(`${m.method} ${p.uri}`); result = {}; break;
-      case 'logging/setLevel': result = {}; break;
+      case 'logging/setLevel': log(`setLevel ${p.level}`); result = {}; break;
       default: throw {code: -32601, message: 'Method not found'};
     }
     send({jsonrpc: '2.0', id: m.id, result});

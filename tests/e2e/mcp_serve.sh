@@ -224,6 +224,26 @@ check "... and neither the one that unsubscribed nor one that never could" \
 rpc "$KEY" "$ASID" "$UNSUB" >/dev/null
 check "the last unsubscribe reaches the server" grep -q 'resources/unsubscribe fake://doc/1' "$SERVE_LOG"
 
+# logging levels are per session: the servers are shared, so one client's
+# logging/setLevel must not silence the others (it set the level for all)
+L1=$(session_of "$KEY"); L2=$(session_of "$KEY"); L3=$(session_of "$KEY")
+lvl() { rpc "$KEY" "$1" '{"jsonrpc":"2.0","id":11,"method":"logging/setLevel","params":{"level":"'"$2"'"}}' | jq -c '.result // .error.code'; }
+eq "setLevel error, then debug from another session" "$(lvl "$L1" error),$(lvl "$L2" debug)" '{},{}'
+eq "an unknown level: -32602" "$(lvl "$L1" loud)" '-32602'
+eq "a level above what the servers already send is not passed on" \
+  "$(lvl "$L1" warning),$(grep -c 'setLevel error' "$SERVE_LOG"),$(grep -c 'setLevel debug' "$SERVE_LOG"),$(grep -c 'setLevel warning' "$SERVE_LOG")" '{},1,1,0'
+for x in 1 2 3; do
+  eval "sid=\$L$x"
+  curl -s -N --max-time 3 -H "Authorization: Bearer $KEY" -H "mcp-session-id: $sid" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/log$x" &
+  eval "H$x=\$!"
+done
+sleep 0.5
+rpc "$KEY" "$L3" '{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"fake__log","arguments":{"user":"x","domain":"example.org"}}}' >/dev/null
+wait "$H1" "$H2" "$H3" 2>/dev/null
+check "an info log reaches the session at debug and the one that set no level" \
+  bash -c "grep -q 'notifications/message' '$T/log2' && grep -q 'notifications/message' '$T/log3'"
+check "... and not the one at warning" bash -c "grep -q '^id: ' '$T/log1' && ! grep -q 'notifications/message' '$T/log1'"
+
 # ---- the ledger: one row per governed call ----
 rows=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE kind='tool' AND target='fake/hello'")
 eq "ledger: one event per tools/call (fake/hello: 2 per basic run x3, 1 per governed run x2)" "$rows" "8"

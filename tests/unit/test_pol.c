@@ -1112,11 +1112,16 @@ static void test_writer_backlog_order(void **state)
     pol_writer *w = &f->e->writer;
     char *err = NULL;
     int pushed = 0, attempt, head = 0, cap1 = 0, n1 = 0, head2 = -1, cap2 = 0, n2 = 0;
-    /* The writer must take a full batch off the front. It takes a partial
-     * one when its 50 ms interval ends while the 1024 pushes are under way
-     * (a preempted test thread on a loaded machine): then try again. Every
-     * exit from an attempt commits first: a writer left behind the lock
-     * would keep teardown waiting forever. */
+    /* The writer must take a full batch off the front. It would take a
+     * partial one if its 50 ms interval ended while the 1024 pushes are
+     * under way (a preempted test thread on a loaded machine: five tries in
+     * a row failed so under ASan with both cores busy), so the interval is
+     * stretched: only a full batch or a flush wakes it. Every exit from an
+     * attempt commits first: a writer left behind the lock would keep
+     * teardown waiting forever. */
+    pthread_mutex_lock(&w->mu);
+    w->every_ms = 600000;
+    pthread_mutex_unlock(&w->mu);
     for (attempt = 0; attempt < 5; attempt++) {
         pol_writer_flush(w); /* empty: the writer sleeps a fresh interval */
         if (ldg_exec(f->admin, "BEGIN IMMEDIATE", &err) != 0) fail_msg("%s", err); /* the writer waits on this */
@@ -1145,6 +1150,9 @@ static void test_writer_backlog_order(void **state)
         if (ldg_exec(f->admin, "COMMIT", &err) != 0) fail_msg("%s", err);
         break;
     }
+    pthread_mutex_lock(&w->mu);
+    w->every_ms = 0;
+    pthread_mutex_unlock(&w->mu);
     pol_writer_flush(w);
     if (attempt == 5) fail_msg("the writer took a partial batch five times (last: %d events)", head);
     assert_int_equal(cap1, 1024);
