@@ -17,10 +17,12 @@
  * ends), in pieces of at least GW_SG_STEP bytes, each costing a scan of about
  * hold bytes (~1 ns a byte); fewer, larger chunks also mean fewer writes, so
  * a guarded stream costs no more CPU than an unguarded one.
- * Role chunks, tool calls, message_start, pings and usage are not held: the
- * first byte goes out as soon as it comes. Values longer than the window,
- * tool-call arguments and Anthropic thinking blocks (signed by Anthropic:
- * changing them breaks the next turn) are not inspected in streams. */
+ * Tool-call arguments (OpenAI tool_calls, Anthropic input_json_delta) go
+ * through windows of their own, one per call: they are model output too.
+ * Role chunks, a call's id and name, message_start, pings and usage are not
+ * held: the first byte goes out as soon as it comes. Values longer than the
+ * window and Anthropic thinking blocks (signed by Anthropic: changing them
+ * breaks the next turn) are not inspected in streams. */
 #include "call.h"
 
 #include <string.h>
@@ -69,11 +71,18 @@ static void count_chars(gw_call *c, const cJSON *choices)
 #define GW_SG_STEP 64 /* text is released in pieces of at least this: fewer rescans of the window */
 
 typedef struct sg_chan {
-    int idx;          /* choice index, or content block index */
+    int idx;          /* choice index, or content block index; TOOL_CH for a tool call's arguments */
+    int tool;         /* 1: a tool call's arguments (JSON text), not message text */
+    int choice, call; /* OpenAI: of a tool channel, its choice and tool_calls index */
     od_buf held;      /* text not yet sent */
     od_buf rel;       /* released by the current chunk (OpenAI chunks) */
     int has_rel;
 } sg_chan;
+
+/* The arguments of tool call k of choice i stream like text and go through
+ * a window of their own: a secret the model writes into a call is output
+ * too. Their channels sit below every choice index. */
+#define TOOL_CH(i, k) (-1 - (i) * 4096 - (k))
 
 struct gw_sg {
     const gr_engine *e;
@@ -158,6 +167,15 @@ static sg_chan *sg_chan_of(gw_sg *g, int idx)
     sg_chan *ch = &g->ch[g->nch++];
     memset(ch, 0, sizeof *ch);
     ch->idx = idx;
+    return ch;
+}
+
+static sg_chan *sg_tool_chan(gw_sg *g, int choice, int call)
+{
+    sg_chan *ch = sg_chan_of(g, TOOL_CH(choice, call));
+    ch->tool = 1;
+    ch->choice = choice;
+    ch->call = call;
     return ch;
 }
 
@@ -452,7 +470,112 @@ static cJSON *guard_chunk(gw_call *c, const cJSON *chunk, int *drop)
     return dup;
 }
 
-/* End of stream: whatever is still held, as one last chunk per choice. */
+/* A chunk of our own carrying what channel sc released (g->out): text,
+ * or a piece of a tool call's arguments. */
+static void emit_released(gw_call *c, const sg_chan *sc)
+{
+    gw_sg *g = c->sg;
+    cJSON *ck = cJSON_CreateObject();
+    cJSON_AddStringToObject(ck, "id", g->id);
+    cJSON_AddStringToObject(ck, "object", "chat.completion.chunk");
+    cJSON_AddNumberToObject(ck, "created", g->created);
+    cJSON_AddStringToObject(ck, "model", g->model);
+    cJSON *ch = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ch, "index", sc->tool ? sc->choice : sc->idx);
+    cJSON *delta = cJSON_AddObjectToObject(ch, "delta");
+    if (sc->tool) {
+        cJSON *tc = cJSON_CreateObject();
+        cJSON_AddNumberToObject(tc, "index", sc->call);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(tc, "function"), "arguments", g->out.len ? g->out.p : "");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(delta, "tool_calls"), tc);
+    } else {
+        cJSON_AddStringToObject(delta, "content", g->out.len ? g->out.p : "");
+    }
+    cJSON_AddNullToObject(ch, "logprobs");
+    cJSON_AddNullToObject(ch, "finish_reason");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(ck, "choices"), ch);
+    emit_chunk(c, ck);
+    cJSON_Delete(ck);
+}
+
+/* The arguments in a chunk's tool calls, through their windows: rewritten
+ * in place with what each releases. A choice that ends first sends what its
+ * calls still hold, as chunks of their own. 1 when blocked. */
+static int guard_tool_args(gw_call *c, cJSON *chunk)
+{
+    gw_sg *g = c->sg;
+    int pos = 0;
+    for (cJSON *ch = od_jget(chunk, "choices") ? od_jget(chunk, "choices")->child : NULL; ch; ch = ch->next, pos++) {
+        const cJSON *iv = od_jget(ch, "index");
+        int idx = cJSON_IsNumber(iv) ? (int)iv->valuedouble : pos, tpos = 0;
+        int fin = cJSON_IsString(od_jget(ch, "finish_reason"));
+        cJSON *tcs = od_jget(od_jget(ch, "delta"), "tool_calls");
+        for (cJSON *tc = tcs ? tcs->child : NULL; tc; tc = tc->next, tpos++) {
+            const cJSON *kv = od_jget(tc, "index");
+            cJSON *a = od_jget(od_jget(tc, "function"), "arguments");
+            if (!cJSON_IsString(a) || !a->valuestring[0])
+                continue;
+            int call = cJSON_IsNumber(kv) ? (int)kv->valuedouble : tpos;
+            sg_tool_chan(g, idx, call);
+            od_buf_reset(&g->out);
+            /* the choice's end: this piece and all that is held, in order */
+            if (sg_feed(c, TOOL_CH(idx, call), a->valuestring, strlen(a->valuestring)) ||
+                (fin && sg_flush(c, TOOL_CH(idx, call))))
+                return 1;
+            cJSON_SetValuestring(a, g->out.len ? g->out.p : "");
+        }
+        if (!fin)
+            continue;
+        for (int i = 0; i < g->nch; i++) {
+            if (!g->ch[i].tool || g->ch[i].choice != idx || !g->ch[i].held.len)
+                continue;
+            od_buf_reset(&g->out);
+            if (sg_flush(c, g->ch[i].idx))
+                return 1;
+            emit_released(c, &g->ch[i]);
+        }
+    }
+    return 0;
+}
+
+/* whether the chunk has tool-call arguments, or a tool call still holds some */
+static int has_tool_args(const gw_sg *g, const cJSON *chunk)
+{
+    for (int i = 0; i < g->nch; i++)
+        if (g->ch[i].tool && g->ch[i].held.len) return 1;
+    for (const cJSON *ch = od_jget(chunk, "choices") ? od_jget(chunk, "choices")->child : NULL; ch; ch = ch->next) {
+        const cJSON *tcs = od_jget(od_jget(ch, "delta"), "tool_calls");
+        for (const cJSON *tc = tcs ? tcs->child : NULL; tc; tc = tc->next) {
+            const cJSON *a = od_jget(od_jget(tc, "function"), "arguments");
+            if (cJSON_IsString(a) && a->valuestring[0]) return 1;
+        }
+    }
+    return 0;
+}
+
+/* A chunk left with nothing but empty pieces of held arguments: not sent. */
+static int nothing_left(const cJSON *chunk)
+{
+    const cJSON *u = od_jget(chunk, "usage");
+    if (u && !cJSON_IsNull(u)) return 0;
+    for (const cJSON *ch = od_jget(chunk, "choices") ? od_jget(chunk, "choices")->child : NULL; ch; ch = ch->next) {
+        const cJSON *f = od_jget(ch, "finish_reason");
+        if (f && !cJSON_IsNull(f)) return 0;
+        for (const cJSON *m = od_jget(ch, "delta") ? od_jget(ch, "delta")->child : NULL; m; m = m->next) {
+            if (strcmp(m->string, "tool_calls")) return 0;
+            for (const cJSON *tc = m->child; tc; tc = tc->next)
+                for (const cJSON *x = tc->child; x; x = x->next) {
+                    const cJSON *a = od_jget(x, "arguments");
+                    if (strcmp(x->string, "index") && (strcmp(x->string, "function") || !a || x->child->next ||
+                                                       !cJSON_IsString(a) || a->valuestring[0]))
+                        return 0;
+                }
+        }
+    }
+    return 1;
+}
+
+/* End of stream: whatever is still held, as one last chunk per channel. */
 static int flush_chunks(gw_call *c)
 {
     gw_sg *g = c->sg;
@@ -462,19 +585,7 @@ static int flush_chunks(gw_call *c)
         od_buf_reset(&g->out);
         if (sg_flush(c, g->ch[i].idx))
             return 1;
-        cJSON *ck = cJSON_CreateObject();
-        cJSON_AddStringToObject(ck, "id", g->id);
-        cJSON_AddStringToObject(ck, "object", "chat.completion.chunk");
-        cJSON_AddNumberToObject(ck, "created", g->created);
-        cJSON_AddStringToObject(ck, "model", g->model);
-        cJSON *ch = cJSON_CreateObject();
-        cJSON_AddNumberToObject(ch, "index", g->ch[i].idx);
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(ch, "delta"), "content", g->out.len ? g->out.p : "");
-        cJSON_AddNullToObject(ch, "logprobs");
-        cJSON_AddNullToObject(ch, "finish_reason");
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(ck, "choices"), ch);
-        emit_chunk(c, ck);
-        cJSON_Delete(ck);
+        emit_released(c, &g->ch[i]);
     }
     return 0;
 }
@@ -496,6 +607,17 @@ void gw_stream_chunk(void *ud, const cJSON *chunk)
         int drop = 0;
         own = guard_chunk(c, chunk, &drop);
         if (c->guard_blocked || drop) {
+            cJSON_Delete(own);
+            return;
+        }
+        if (!own && has_tool_args(c->sg, chunk))
+            own = cJSON_Duplicate(chunk, 1);
+        if (own && guard_tool_args(c, own)) {
+            c->guard_blocked = 1;
+            cJSON_Delete(own);
+            return;
+        }
+        if (own && nothing_left(own)) {
             cJSON_Delete(own);
             return;
         }
@@ -534,7 +656,9 @@ static void relay_event(gw_call *c, const char *event, const char *data, size_t 
     write_str(c, c->tmp.p, c->tmp.len);
 }
 
-static void text_event(gw_call *c, int idx, const char *text, size_t n)
+/* A content_block_delta of our own: text, or (tool) a piece of a tool_use
+ * block's input JSON. */
+static void delta_event(gw_call *c, int idx, int tool, const char *text, size_t n)
 {
     if (!n)
         return;
@@ -542,9 +666,9 @@ static void text_event(gw_call *c, int idx, const char *text, size_t n)
     cJSON_AddStringToObject(e, "type", "content_block_delta");
     cJSON_AddNumberToObject(e, "index", idx);
     cJSON *d = cJSON_AddObjectToObject(e, "delta");
-    cJSON_AddStringToObject(d, "type", "text_delta");
+    cJSON_AddStringToObject(d, "type", tool ? "input_json_delta" : "text_delta");
     char *s = od_strndup(text, n);
-    cJSON_AddStringToObject(d, "text", s);
+    cJSON_AddStringToObject(d, tool ? "partial_json" : "text", s);
     free(s);
     char *js = cJSON_PrintUnformatted(e);
     cJSON_Delete(e);
@@ -552,7 +676,7 @@ static void text_event(gw_call *c, int idx, const char *text, size_t n)
     free(js);
 }
 
-/* Sends what every text block still holds (before a block ends, or the message). */
+/* Sends what every block still holds (before a block ends, or the message). */
 static int native_flush(gw_call *c, int only_idx)
 {
     gw_sg *g = c->sg;
@@ -562,7 +686,7 @@ static int native_flush(gw_call *c, int only_idx)
         od_buf_reset(&g->out);
         if (sg_flush(c, g->ch[i].idx))
             return 1;
-        text_event(c, g->ch[i].idx, g->out.p, g->out.len);
+        delta_event(c, g->ch[i].idx, g->ch[i].tool, g->out.p, g->out.len);
     }
     return 0;
 }
@@ -631,12 +755,16 @@ int gw_stream_native_event(gw_call *c, const char *event, const char *data, size
         if (t)
             c->out_chars += (int64_t)strlen(t);
         const cJSON *iv = od_jget(j, "index");
-        if (c->sg && od_str_eq(dt, "text_delta") && t && cJSON_IsNumber(iv)) {
+        int tool = od_str_eq(dt, "input_json_delta");
+        if (c->sg && (tool || od_str_eq(dt, "text_delta")) && t && cJSON_IsNumber(iv)) {
+            /* a block's index is its channel: a tool_use block's input is
+             * model output like its text */
             int idx = (int)iv->valuedouble;
+            sg_chan_of(c->sg, idx)->tool = tool;
             od_buf_reset(&c->sg->out);
             if (sg_feed(c, idx, t, strlen(t)))
                 goto blocked;
-            text_event(c, idx, c->sg->out.p, c->sg->out.len);
+            delta_event(c, idx, tool, c->sg->out.p, c->sg->out.len);
             cJSON_Delete(j);
             return 0; /* sent (or held) as our own event */
         }

@@ -23,6 +23,7 @@
 //   dupdelta     an Anthropic stream adds an event with "delta" twice (the second an AWS key)
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
+//   argsecho     ... with the user's text as its arguments ({"q": TEXT})
 //   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
 //                5-minute + h one-hour cache-write tokens (on top of input_tokens)
 // Anthropic requests with "thinking": {"type": "enabled"} get a thinking
@@ -62,7 +63,7 @@ function behaviour(model, header) {
   return {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
-    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'),
+    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'), argsecho: has('argsecho'),
     cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
@@ -96,7 +97,7 @@ function answer(conv, b) {
   }
   const userText = conv.last.kind === 'user' ? conv.last.text : '';
   if (conv.tool && (b.tools || userText.includes('use a tool'))) {
-    const args = JSON.stringify(argsFor(conv.tool.schema));
+    const args = JSON.stringify(b.argsecho ? { q: userText } : argsFor(conv.tool.schema));
     return { kind: 'tool', name: conv.tool.name, args, prompt, completion: tokens(conv.tool.name + args) };
   }
   let text = conv.last.kind === 'tool' ? `tool said: ${conv.last.text}` : `echo: ${conv.last.text}`;

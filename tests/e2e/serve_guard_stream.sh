@@ -18,7 +18,9 @@ cat >"$T/odock.json" <<JSON
  "models": [
    {"name": "gpt", "deployments": [{"provider": "oai", "model": "gpt-4o-mini"}]},
    {"name": "gpt-drip", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-drip-150"}]},
-   {"name": "claude", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-latest"}]}],
+   {"name": "claude", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-latest"}]},
+   {"name": "gpt-args", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-tools-argsecho"}]},
+   {"name": "claude-args", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-tools-argsecho"}]}],
  "guardrails": {"pii": {"action": "mask", "detectors": {"email": "flag"}},
    "rules": [
      {"name": "email_out", "pattern": "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\\\.[A-Za-z]{2,}", "action": "mask", "applies_to": ["output"]},
@@ -92,6 +94,46 @@ check "Anthropic translation block: error event, no message_stop" bash -c "grep 
 b=$(post /v1/chat/completions "$KEY" '{"model":"gpt","messages":[{"role":"user","content":"'"$MAILTXT"'"}]}')
 eq "non-streamed answer: masked as before" "$(status),$(echo "$b" | jget choices.0.message.content)" "200,$WANT"
 
+# --- tool-call arguments are output too: the same windows, per call ---
+tool_body() { python3 -c 'import json,sys; print(json.dumps({"model":sys.argv[1],"stream":True,"max_tokens":256,"messages":[{"role":"user","content":sys.argv[2]}],
+  "tools":[{"type":"function","function":{"name":"send","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]}))' "$1" "$2"; }
+oai_args() { # SSE file -> the tool call's arguments, reassembled as an SDK does
+  python3 -c 'import json,sys
+a=""
+for l in open(sys.argv[1]):
+    if l.startswith("data: {"):
+        for ch in json.loads(l[6:]).get("choices", []):
+            for tc in (ch.get("delta") or {}).get("tool_calls") or []:
+                a += (tc.get("function") or {}).get("arguments") or ""
+print(a)' "$1"; }
+sse /v1/chat/completions "$(tool_body gpt-args "$MAILTXT")"
+eq "OpenAI stream: an address in a tool call's arguments is masked" "$(oai_args "$T/sse")" '{"q":"write to [EMAIL_OUT_1] today please"}'
+check "... no piece of it reached the client, and the stream ended normally" \
+  bash -c "! grep -qE 'jane|roe@|example\\.|\\.org' '$T/sse' && grep -q '\"finish_reason\":\"tool_calls\"' '$T/sse' && tail -c 20 '$T/sse' | grep -q 'data: \\[DONE\\]'"
+check "... the call's id and name went out first" grep -q '"id":"call_fake_0".*"name":"send"' "$T/sse"
+ant_args() { # SSE file -> the tool_use input, reassembled from input_json_delta
+  python3 -c 'import json,sys
+a=""
+for l in open(sys.argv[1]):
+    if l.startswith("data: {"):
+        e = json.loads(l[6:])
+        if (e.get("delta") or {}).get("type") == "input_json_delta": a += e["delta"]["partial_json"]
+print(a)' "$1"; }
+atool_body() { python3 -c 'import json,sys; print(json.dumps({"model":sys.argv[1],"stream":True,"max_tokens":256,"messages":[{"role":"user","content":sys.argv[2]}],
+  "tools":[{"name":"send","input_schema":{"type":"object","properties":{"q":{"type":"string"}}}}]}))' "$1" "$2"; }
+sse /v1/messages "$(atool_body claude-args "$MAILTXT")"
+eq "Anthropic passthrough stream: an address in a tool_use input is masked" "$(ant_args "$T/sse")" '{"q":"write to [EMAIL_OUT_1] today please"}'
+check "... no piece of it reached the client, and message_stop ended it" \
+  bash -c "! grep -qE 'jane|roe@|example\\.|\\.org' '$T/sse' && grep -q '^event: message_stop' '$T/sse'"
+sse /v1/messages "$(atool_body gpt-args "$MAILTXT")"
+eq "Anthropic translation stream: the same" "$(ant_args "$T/sse")" '{"q":"write to [EMAIL_OUT_1] today please"}'
+sse /v1/messages "$(atool_body claude-args "tell me about project falcon now")"
+check "Anthropic passthrough: a blocked value in a tool_use input ends the stream" \
+  bash -c "grep -q '^event: error' '$T/sse' && ! grep -qiE 'message_stop|project|lcon now' '$T/sse'"
+sse /v1/chat/completions "$(tool_body gpt-args "tell me about project falcon now")"
+check "OpenAI stream: a blocked value in a tool call's arguments ends the stream" \
+  bash -c "grep -q '\"code\":\"guardrail_rule\"' '$T/sse' && ! grep -qiE '\\[DONE\\]|project|lcon now' '$T/sse'"
+
 # --- time to first byte: the role chunk is not held ---
 curl -sN -o "$T/drip" -w '%{time_starttransfer} %{time_total}\n' -H "Authorization: Bearer $KEY" \
   -H 'content-type: application/json' -d "$(chat_body gpt-drip "$MAILTXT")" "$BASE/v1/chat/completions" >"$T/times"
@@ -100,4 +142,4 @@ check "drip stream: first byte at $ttfb s of $total s" python3 -c "import sys; t
 check "drip stream: masked too" bash -c "grep -q 'EMAIL_OUT_1' '$T/drip' && ! grep -q 'roe@' '$T/drip'"
 
 stop_serve
-check "ledger: one event per request" test "$(events 'count(*)')" -eq 13
+check "ledger: one event per request" test "$(events 'count(*)')" -eq 18
