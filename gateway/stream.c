@@ -498,6 +498,23 @@ static void emit_released(gw_call *c, const sg_chan *sc)
     cJSON_Delete(ck);
 }
 
+/* What is still held, as a chunk per channel: every channel's at the end
+ * of the stream (tools_of -1), or the tool calls' of choice tools_of when
+ * it ends. 1 when blocked. */
+static int flush_held(gw_call *c, int tools_of)
+{
+    gw_sg *g = c->sg;
+    for (int i = 0; g && i < g->nch; i++) {
+        if (!g->ch[i].held.len || (tools_of >= 0 && (!g->ch[i].tool || g->ch[i].choice != tools_of)))
+            continue;
+        od_buf_reset(&g->out);
+        if (sg_flush(c, g->ch[i].idx))
+            return 1;
+        emit_released(c, &g->ch[i]);
+    }
+    return 0;
+}
+
 /* The arguments in a chunk's tool calls, through their windows: rewritten
  * in place with what each releases. A choice that ends first sends what its
  * calls still hold, as chunks of their own. 1 when blocked. */
@@ -524,16 +541,8 @@ static int guard_tool_args(gw_call *c, cJSON *chunk)
                 return 1;
             cJSON_SetValuestring(a, g->out.len ? g->out.p : "");
         }
-        if (!fin)
-            continue;
-        for (int i = 0; i < g->nch; i++) {
-            if (!g->ch[i].tool || g->ch[i].choice != idx || !g->ch[i].held.len)
-                continue;
-            od_buf_reset(&g->out);
-            if (sg_flush(c, g->ch[i].idx))
-                return 1;
-            emit_released(c, &g->ch[i]);
-        }
+        if (fin && flush_held(c, idx))
+            return 1;
     }
     return 0;
 }
@@ -575,20 +584,6 @@ static int nothing_left(const cJSON *chunk)
     return 1;
 }
 
-/* End of stream: whatever is still held, as one last chunk per channel. */
-static int flush_chunks(gw_call *c)
-{
-    gw_sg *g = c->sg;
-    for (int i = 0; g && i < g->nch; i++) {
-        if (!g->ch[i].held.len)
-            continue;
-        od_buf_reset(&g->out);
-        if (sg_flush(c, g->ch[i].idx))
-            return 1;
-        emit_released(c, &g->ch[i]);
-    }
-    return 0;
-}
 
 void gw_stream_chunk(void *ud, const cJSON *chunk)
 {
@@ -809,7 +804,7 @@ void gw_stream_finish(gw_call *c)
         if (c->nstream) {
             /* message_stop was relayed; held text went before it */
         } else {
-            if (flush_chunks(c)) {
+            if (flush_held(c, -1)) {
                 gw_stream_guard_end(c);
                 return;
             }

@@ -210,17 +210,24 @@ ASID=$(session_of "$KEY")
 eq "two sessions subscribe to one resource" "$(rpc "$KEY" "$ASID" "$SUB" | jq -c .result),$(rpc "$KEY" "$BSID" "$SUB" | jq -c .result)" '{},{}'
 eq "one unsubscribes: answered, the server not told (the other still wants updates)" \
   "$(rpc "$KEY" "$BSID" "$UNSUB" | jq -c .result),$(grep -c 'resources/unsubscribe fake://doc/1' "$SERVE_LOG")" '{},0'
-for x in A B E; do
-  eval "sid=\$${x}SID"; k=$KEY; [ $x = E ] && k=$EKEY
-  curl -s -N --max-time 3 -H "Authorization: Bearer $k" -H "mcp-session-id: $sid" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/res$x" &
-  eval "G$x=\$!"
-done
-sleep 0.5
-rpc "$KEY" "$ASID" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fake__touch","arguments":{"uri":"fake://doc/1"}}}' >/dev/null
-wait "$GA" "$GB" "$GE" 2>/dev/null
-check "an update reaches the session that subscribed" grep -q '"method":"notifications/resources/updated","params":{"uri":"fake+fake://doc/1"}' "$T/resA"
+# streams_during NAME KEY SID [KEY SID...] -- KEY SID BODY: a GET stream per
+# session (into $T/NAME1, NAME2...) open for 3 s around one request
+streams_during() {
+  local name=$1 n=0 pids=(); shift
+  while [ "$1" != -- ]; do
+    n=$((n + 1))
+    curl -s -N --max-time 3 -H "Authorization: Bearer $1" -H "mcp-session-id: $2" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/$name$n" &
+    pids+=($!); shift 2
+  done
+  sleep 0.5
+  rpc "$2" "$3" "$4" >/dev/null
+  wait "${pids[@]}" 2>/dev/null
+}
+streams_during res "$KEY" "$ASID" "$KEY" "$BSID" "$EKEY" "$ESID" -- \
+  "$KEY" "$ASID" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fake__touch","arguments":{"uri":"fake://doc/1"}}}'
+check "an update reaches the session that subscribed" grep -q '"method":"notifications/resources/updated","params":{"uri":"fake+fake://doc/1"}' "$T/res1"
 check "... and neither the one that unsubscribed nor one that never could" \
-  bash -c "grep -q '^id: ' '$T/resB' && grep -q '^id: ' '$T/resE' && ! grep -q 'resources/updated' '$T/resB' '$T/resE'"
+  bash -c "grep -q '^id: ' '$T/res2' && grep -q '^id: ' '$T/res3' && ! grep -q 'resources/updated' '$T/res2' '$T/res3'"
 rpc "$KEY" "$ASID" "$UNSUB" >/dev/null
 check "the last unsubscribe reaches the server" grep -q 'resources/unsubscribe fake://doc/1' "$SERVE_LOG"
 
@@ -232,14 +239,8 @@ eq "setLevel error, then debug from another session" "$(lvl "$L1" error),$(lvl "
 eq "an unknown level: -32602" "$(lvl "$L1" loud)" '-32602'
 eq "a level above what the servers already send is not passed on" \
   "$(lvl "$L1" warning),$(grep -c 'setLevel error' "$SERVE_LOG"),$(grep -c 'setLevel debug' "$SERVE_LOG"),$(grep -c 'setLevel warning' "$SERVE_LOG")" '{},1,1,0'
-for x in 1 2 3; do
-  eval "sid=\$L$x"
-  curl -s -N --max-time 3 -H "Authorization: Bearer $KEY" -H "mcp-session-id: $sid" -H 'accept: text/event-stream' "$BASE/mcp" >"$T/log$x" &
-  eval "H$x=\$!"
-done
-sleep 0.5
-rpc "$KEY" "$L3" '{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"fake__log","arguments":{"user":"x","domain":"example.org"}}}' >/dev/null
-wait "$H1" "$H2" "$H3" 2>/dev/null
+streams_during log "$KEY" "$L1" "$KEY" "$L2" "$KEY" "$L3" -- \
+  "$KEY" "$L3" '{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"fake__log","arguments":{"user":"x","domain":"example.org"}}}'
 check "an info log reaches the session at debug and the one that set no level" \
   bash -c "grep -q 'notifications/message' '$T/log2' && grep -q 'notifications/message' '$T/log3'"
 check "... and not the one at warning" bash -c "grep -q '^id: ' '$T/log1' && ! grep -q 'notifications/message' '$T/log1'"
