@@ -81,7 +81,7 @@ typedef struct pol_writer {
     int busy;                /* a batch is being written */
     int stop;
     int flush;               /* write what waits now */
-    int every_ms;            /* a batch at least this often (0: COMMIT_EVERY_MS; tests set it) */
+    int paused;              /* tests: take nothing while set (but stop) */
     sqlite3 *db;
     int64_t written, dropped, queued;
 } pol_writer;

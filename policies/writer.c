@@ -99,15 +99,19 @@ static void *writer_main(void *arg)
          * moderate load: the fixed cost of BEGIN/COMMIT and of the WAL
          * frames then dominated the writer and ate the loop's core. */
         for (;;) {
-            if (w->stop || w->flush || w->gn || w->n >= BATCH_MAX) break;
+            if (w->stop) break;
+            if (w->paused) {
+                pthread_cond_wait(&w->cv, &w->mu);
+                continue;
+            }
+            if (w->flush || w->gn || w->n >= BATCH_MAX) break;
             struct timespec now, until;
             clock_gettime(CLOCK_REALTIME, &now);
-            long every = w->every_ms > 0 ? w->every_ms : COMMIT_EVERY_MS;
             if (w->n || w->sn) {
-                until = ts_add_ms(last, every);
+                until = ts_add_ms(last, COMMIT_EVERY_MS);
                 if (ts_cmp(now, until) >= 0) break;
             } else {
-                until = ts_add_ms(now, every);
+                until = ts_add_ms(now, COMMIT_EVERY_MS);
             }
             pthread_cond_timedwait(&w->cv, &w->mu, &until);
         }
@@ -119,7 +123,6 @@ static void *writer_main(void *arg)
         /* a lease refill goes in a transaction of its own, small and quick:
          * the loop is about to need it; the events wait for their turn */
         int grow_only = w->gn && !w->stop && !w->flush && w->n < BATCH_MAX;
-        w->flush = 0;
         if (!grow_only) clock_gettime(CLOCK_REALTIME, &last);
         int take = grow_only ? 0 : w->n < BATCH_MAX ? w->n : BATCH_MAX;
         if (take) memcpy(batch, w->q + w->head, (size_t)take * sizeof *batch);
@@ -127,7 +130,10 @@ static void *writer_main(void *arg)
          * draining a backlog quadratic, under the lock the loop pushes with */
         w->head += take;
         w->n -= take;
-        if (!w->n) w->head = 0;
+        /* a flush lasts until the queue is empty: cleared after the first
+         * batch, the rest of a backlog waited out the interval while
+         * pol_writer_flush's caller waited for it */
+        if (!w->n) w->head = 0, w->flush = 0;
         /* a queue that grew while the writer fell behind goes back once it
          * is drained: at ~700 bytes an event, a burst's worth stayed
          * resident (110 MB after a benchmark run on every core; 57 MB since) */
