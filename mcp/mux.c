@@ -692,6 +692,39 @@ static void restart_fn(od_timer *t, void *ud)
     up_start(up);
 }
 
+/* whether a session before s, or s before its subs[i], subscribed to uri */
+static int asked_before(mcp_mux *m, mcp_session *s, int i, const char *uri)
+{
+    for (mcp_session *o = m->sessions; o && o != s; o = o->next)
+        if (session_subscribed(o, uri)) return 1;
+    for (int k = 0; k < i; k++)
+        if (!strcmp(s->subs[k], uri)) return 1;
+    return 0;
+}
+
+/* A server that starts again knows nothing of what the sessions asked of
+ * it before its crash: their log level and the resources they subscribe to
+ * are asked again, or their updates would stop without a word. */
+static void ask_again(mcp_upstream *up)
+{
+    mcp_mux *m = up->mux;
+    if (m->log_level && od_jget(up->caps, "logging")) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "level", session_log_level_name(m->log_level));
+        mux_call_send(mux_call_new(m, up, "logging/setLevel", NULL), p);
+    }
+    if (!od_jget(up->caps, "resources")) return;
+    for (mcp_session *s = m->sessions; s; s = s->next) {
+        for (int i = 0; i < s->nsubs; i++) {
+            const char *orig = NULL;
+            if (mux_uri_owner(m, s->subs[i], &orig) != up || asked_before(m, s, i, s->subs[i])) continue;
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "uri", orig);
+            mux_call_send(mux_call_new(m, up, "resources/subscribe", NULL), p);
+        }
+    }
+}
+
 static void init_done(mcp_call *c, int why, cJSON *result, cJSON *error)
 {
     mcp_upstream *up = c->up;
@@ -723,6 +756,7 @@ static void init_done(mcp_call *c, int why, cJSON *result, cJSON *error)
     mux_send_up(up, n);
     cJSON_Delete(n);
     od_info("mcp %s: ready (protocol %s)", up->cfg->name, up->proto);
+    ask_again(up);
     up->refetch_tools = up->refetch_prompts = 0;
     if (od_jget(up->caps, "tools")) {
         up->fetching |= 1;

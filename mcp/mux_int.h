@@ -149,6 +149,8 @@ int session_subscribed(mcp_session *s, const char *uri);
 /* whether a server log at level (its "level" string) is for s: at or above
  * the level s set, or any when it set none */
 int session_wants_log(const mcp_session *s, const char *level);
+/* the name of a level as kept in log_level (1 + index) */
+const char *session_log_level_name(int level);
 
 /* ---- mux.c, used by session.c ---- */
 void mux_start(mcp_mux *m, const char *proto, const cJSON *client_caps);

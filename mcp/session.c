@@ -775,6 +775,11 @@ static int log_level_of(const char *name) /* 1 + index, 0 unknown */
     return 0;
 }
 
+const char *session_log_level_name(int level)
+{
+    return level >= 1 && level <= 8 ? LOG_LEVELS[level - 1] : "info";
+}
+
 int session_wants_log(const mcp_session *s, const char *level)
 {
     int l = log_level_of(level);

@@ -228,6 +228,24 @@ streams_during res "$KEY" "$ASID" "$KEY" "$BSID" "$EKEY" "$ESID" -- \
 check "an update reaches the session that subscribed" grep -q '"method":"notifications/resources/updated","params":{"uri":"fake+fake://doc/1"}' "$T/res1"
 check "... and neither the one that unsubscribed nor one that never could" \
   bash -c "grep -q '^id: ' '$T/res2' && grep -q '^id: ' '$T/res3' && ! grep -q 'resources/updated' '$T/res2' '$T/res3'"
+# a server that crashes and starts again knows nothing of the sessions'
+# subscriptions (or log level): odock asks it again
+PIDCALL='{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"fake__pid","arguments":{}}}'
+restart_fake() { # KEY SID: kill the fake server, wait until the session reaches a new one
+  local old new=''; old=$(rpc "$1" "$2" "$PIDCALL" | jq -r '.result.content[0].text')
+  kill -9 "$old"
+  for _ in $(seq 60); do
+    sleep 0.2
+    new=$(rpc "$1" "$2" "$PIDCALL" | jq -r '.result.content[0].text // empty')
+    [ -n "$new" ] && [ "$new" != "$old" ] && break
+  done
+  [ -n "$new" ] && [ "$new" != "$old" ]
+}
+check "the fake server, killed, is started again" restart_fake "$KEY" "$ASID"
+eq "... and asked again for the one subscription still held (two before)" "$(grep -c 'resources/subscribe fake://doc/1' "$SERVE_LOG")" 3
+streams_during res_after "$KEY" "$ASID" -- \
+  "$KEY" "$ASID" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"fake__touch","arguments":{"uri":"fake://doc/1"}}}'
+check "... so an update after the restart still reaches the session" grep -q '"notifications/resources/updated"' "$T/res_after1"
 rpc "$KEY" "$ASID" "$UNSUB" >/dev/null
 check "the last unsubscribe reaches the server" grep -q 'resources/unsubscribe fake://doc/1' "$SERVE_LOG"
 
@@ -244,6 +262,8 @@ streams_during log "$KEY" "$L1" "$KEY" "$L2" "$KEY" "$L3" -- \
 check "an info log reaches the session at debug and the one that set no level" \
   bash -c "grep -q 'notifications/message' '$T/log2' && grep -q 'notifications/message' '$T/log3'"
 check "... and not the one at warning" bash -c "grep -q '^id: ' '$T/log1' && ! grep -q 'notifications/message' '$T/log1'"
+check "a restarted server is told the sessions' level again" restart_fake "$KEY" "$L2"
+eq "... (debug, asked once before)" "$(grep -c 'setLevel debug' "$SERVE_LOG")" 2
 
 # ---- the ledger: one row per governed call ----
 rows=$(sqlite3 "$T/ledger.db" "SELECT count(*) FROM events WHERE kind='tool' AND target='fake/hello'")
