@@ -79,16 +79,21 @@ if grep -qE "AddressSanitizer|runtime error:" "$T/bad.err"; then fail "no saniti
 cat >"$T/batch.in" <<'IN'
 [{"jsonrpc":"2.0","id":"b1","method":"ping"},{"jsonrpc":"2.0","id":"b2","method":"tools/call","params":{"name":"fake__hello","arguments":{"name":"batch"}}},{"jsonrpc":"2.0","method":"notifications/whatever"},{"jsonrpc":"2.0","id":"b3","method":"nope"}]
 []
+[{"jsonrpc":"2.0","id":"n1","method":"ping","params":{"x":"a\u0000"}},{"jsonrpc":"2.0","id":"n2","method":"ping"},{"jsonrpc":"2.0","method":"notifications/whatever"}]
 IN
 run_raw batch 2025-03-26
 check "a batch under 2025-03-26 gets one array answer" node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
-  const b = l.find((m) => Array.isArray(m));
+  const b = l.find((m) => Array.isArray(m) && m.some((x) => x.id === "b1"));
   const by = (id) => b && b.find((m) => m.id === id);
   process.exit(b && b.length === 3 && by("b1").result && by("b2").result.content[0].text === "hello batch from fake" && by("b3").error.code === -32601 ? 0 : 1)' "$T/batch.out"
 check "an empty batch: -32600" node -e '
   const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
   process.exit(l.some((m) => !Array.isArray(m) && m.id === null && m.error && m.error.code === -32600) ? 0 : 1)' "$T/batch.out"
+check "a batch holding \\u0000: every request in it answered -32600 (the tree would differ from the text)" node -e '
+  const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+  const b = l.filter((m) => Array.isArray(m)).find((a) => a.some((m) => m.id === "n1"));
+  process.exit(b && b.length === 2 && b.every((m) => m.error && m.error.code === -32600 && /u0000/.test(m.error.message)) ? 0 : 1)' "$T/batch.out"
 
 # an unsupported version gets the latest; 2024-11-05 is kept
 echo '{"jsonrpc":"2.0","id":1,"method":"ping"}' >"$T/v.in"
