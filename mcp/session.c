@@ -739,22 +739,32 @@ static void do_completion(mcp_session *s, mcp_batch *b, mcp_msg *msg)
     cJSON *fwd = cJSON_Duplicate(msg->params, 1);
     cJSON *fref = od_jget(fwd, "ref");
     mcp_upstream *up = NULL;
+    const char *name = NULL; /* the server's own, for the grant */
     if (!strcmp(type->valuestring, "ref/prompt")) {
         cJSON *nm = od_jget(ref, "name");
         const mcp_entry *e = cJSON_IsString(nm) ? mux_find(s->mux->prompts, s->mux->nprompts, nm->valuestring) : NULL;
         if (e) {
             up = &s->mux->ups[e->up];
+            name = e->orig;
             cJSON_ReplaceItemInObject(fref, "name", cJSON_CreateString(e->orig));
         }
     } else if (!strcmp(type->valuestring, "ref/resource")) {
         cJSON *u = od_jget(ref, "uri");
         const char *orig = NULL;
         up = cJSON_IsString(u) ? mux_uri_owner(s->mux, u->valuestring, &orig) : NULL;
-        if (up) cJSON_ReplaceItemInObject(fref, "uri", cJSON_CreateString(orig));
+        if (up) {
+            cJSON_ReplaceItemInObject(fref, "uri", cJSON_CreateString(orig));
+            name = od_jget(fref, "uri")->valuestring;
+        }
     }
     if (!up) {
         cJSON_Delete(fwd);
         reply_error(s, b, msg->id, MCP_ERR_INVALID_PARAMS, "Invalid params: unknown ref", NULL);
+        return;
+    }
+    /* completions tell about a prompt or a resource: the same grant */
+    if (!may_use(s, b, msg, up, name)) {
+        cJSON_Delete(fwd);
         return;
     }
     forward(s, b, msg, up, fwd);

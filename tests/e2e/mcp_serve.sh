@@ -199,6 +199,7 @@ rpc() { # KEY SID BODY -> the JSON answer
     -H "mcp-session-id: $2" -d "$3" "$BASE/mcp"
 }
 SUB='{"jsonrpc":"2.0","id":7,"method":"resources/subscribe","params":{"uri":"fake+fake://doc/1"}}'
+COMPL='{"jsonrpc":"2.0","id":6,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"fake__greet"},"argument":{"name":"who","value":"a"}}}'
 UNSUB='{"jsonrpc":"2.0","id":8,"method":"resources/unsubscribe","params":{"uri":"fake+fake://doc/1"}}'
 BSID=$(session_of "$KEY"); ESID=$(session_of "$EKEY")
 eq "resources/list: a key sees only the resources it may read" \
@@ -206,6 +207,8 @@ eq "resources/list: a key sees only the resources it may read" \
 eq "... while a key with the grant sees them" "$(all_uris "$KEY" "$BSID" | grep '^fake+' | tr '\n' ' ')" 'fake+fake://doc/1 fake+fake://doc/2 '
 check "... and every server's when it may read all" test "$(all_uris "$KEY" "$BSID" | grep -c '^everything+')" -gt 0
 eq "resources/subscribe without the grant: denied" "$(rpc "$EKEY" "$ESID" "$SUB" | jq -c '[.error.code, .error.data.reason]')" '[-32001,"tool_not_allowed"]'
+eq "completion/complete on a prompt without its grant: denied; with it, passed on (the fake has none)" \
+  "$(rpc "$EKEY" "$ESID" "$COMPL" | jq -c '[.error.code, .error.data.reason]'),$(rpc "$KEY" "$BSID" "$COMPL" | jq -c .error.code)" '[-32001,"tool_not_allowed"],-32601'
 ASID=$(session_of "$KEY")
 eq "two sessions subscribe to one resource" "$(rpc "$KEY" "$ASID" "$SUB" | jq -c .result),$(rpc "$KEY" "$BSID" "$SUB" | jq -c .result)" '{},{}'
 eq "one unsubscribes: answered, the server not told (the other still wants updates)" \
