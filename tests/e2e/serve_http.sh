@@ -43,7 +43,7 @@ b=$(post /v1/chat/completions "$KEY" '{"model":"drip","max_tokens":5,"messages":
 eq "... at any depth" "$(status),$(echo "$b" | jget error.message)" '400,body: "role" given twice in one object'
 # \u0000: the guardrails read C strings, so text after it would go on unread,
 # and cutting or replacing it would change the caller's text: refused
-b=$(post /v1/chat/completions "$KEY" '{"model":"drip","messages":[{"role":"user","content":"hi\u0000 AKIAIOSFODNN7EXAMPLE"}]}')
+b=$(post /v1/chat/completions "$KEY" '{"model":"drip","messages":[{"role":"user","content":"hi\u0000 '"$AWS_EXAMPLE"'"}]}')
 eq "a \\u0000 in a string: 400 naming it" "$(status),$(echo "$b" | jget error.message)" '400,body: \u0000 in a string is not accepted'
 b=$(post /v1/embeddings "$KEY" '{"model":"drip","input":"a","x\u0000":1}')
 eq "... in a name too" "$(status),$(echo "$b" | jget error.message)" '400,body: \u0000 in a string is not accepted'
