@@ -155,6 +155,9 @@ done
 # connection (lws 4.1, which served them before, re-offered the bytes on
 # every loop turn); a request sent behind an open GET stream waits for the
 # stream's end, quietly (under lws it spun the loop for the stream's life)
+# (the session was idle through the 3.5 s above, and idle sessions go after
+# 3 s here: a ping first, or the reaper could take it between the two POSTs)
+mcp POST "${AUTH[@]}" "${S[@]}" -d '{"jsonrpc":"2.0","id":99,"method":"ping"}' >/dev/null
 SLOW='{"path": "/mcp", "headers": {"Authorization": "Bearer '"$KEY"'", "mcp-session-id": "'"$SID"'", "Accept": "application/json"}, "body": {"jsonrpc": "2.0", "id": 100, "method": "tools/call", "params": {"name": "fake__slow", "arguments": {"ms": 600}}}}'
 GET='{"method": "GET", "path": "/mcp", "headers": {"Authorization": "Bearer '"$KEY"'", "mcp-session-id": "'"$SID"'", "Accept": "text/event-stream"}}'
 j=$(python3 "$ROOT/tests/e2e/raw_http.py" "$PORT" "$SERVE_PID" "{\"send\": [[0, [$SLOW, ${SLOW/100/101}]]], \"expect\": 2, \"timeout\": 3, \"min_s\": 1}")
