@@ -678,8 +678,7 @@ void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawl
     od_req *r = &c->r;
     /* output guardrails on what the model wrote: text and tool inputs
      * (thinking blocks are signed: they go back unchanged) */
-    int before = 0, after = 0;
-    for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) before += r->gr.findings[i].count;
+    int rewrites = r->gr_inited ? r->gr.rewrites : 0;
     cJSON *b;
     cJSON_ArrayForEach(b, od_jget(msg, "content")) {
         const char *type = jtype(b);
@@ -691,9 +690,10 @@ void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawl
             return;
         }
     }
-    for (int i = 0; r->gr_inited && i < r->gr.nfindings; i++) after += r->gr.findings[i].count;
-    /* masked: re-encode; so too with a \u0000, which the inspected tree holds as U+FFFD */
-    char *printed = after != before || od_json_has_nul(raw, rawlen) ? cJSON_PrintUnformatted(msg) : NULL;
+    /* masked in place: re-encode (a flag alone changes nothing); so too
+     * with a \u0000, which the inspected tree holds as U+FFFD */
+    int masked = (r->gr_inited ? r->gr.rewrites : 0) != rewrites;
+    char *printed = masked || od_json_has_nul(raw, rawlen) ? cJSON_PrintUnformatted(msg) : NULL;
     cJSON_Delete(msg);
     const char *body = printed ? printed : raw;
     size_t len = printed ? strlen(printed) : rawlen;

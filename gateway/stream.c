@@ -170,6 +170,13 @@ static sg_chan *sg_chan_of(gw_sg *g, int idx)
     return ch;
 }
 
+/* An upstream's index, when it is a small number (TOOL_CH must not
+ * overflow); else dflt, its position */
+static int small_index(const cJSON *v, int dflt)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 4096 ? (int)v->valuedouble : dflt;
+}
+
 static sg_chan *sg_tool_chan(gw_sg *g, int choice, int call)
 {
     sg_chan *ch = sg_chan_of(g, TOOL_CH(choice, call));
@@ -523,16 +530,14 @@ static int guard_tool_args(gw_call *c, cJSON *chunk)
     gw_sg *g = c->sg;
     int pos = 0;
     for (cJSON *ch = od_jget(chunk, "choices") ? od_jget(chunk, "choices")->child : NULL; ch; ch = ch->next, pos++) {
-        const cJSON *iv = od_jget(ch, "index");
-        int idx = cJSON_IsNumber(iv) ? (int)iv->valuedouble : pos, tpos = 0;
+        int idx = small_index(od_jget(ch, "index"), pos & 4095), tpos = 0;
         int fin = cJSON_IsString(od_jget(ch, "finish_reason"));
         cJSON *tcs = od_jget(od_jget(ch, "delta"), "tool_calls");
         for (cJSON *tc = tcs ? tcs->child : NULL; tc; tc = tc->next, tpos++) {
-            const cJSON *kv = od_jget(tc, "index");
             cJSON *a = od_jget(od_jget(tc, "function"), "arguments");
             if (!cJSON_IsString(a) || !a->valuestring[0])
                 continue;
-            int call = cJSON_IsNumber(kv) ? (int)kv->valuedouble : tpos;
+            int call = small_index(od_jget(tc, "index"), tpos & 4095);
             sg_tool_chan(g, idx, call);
             od_buf_reset(&g->out);
             /* the choice's end: this piece and all that is held, in order */

@@ -24,6 +24,7 @@
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
 //   argsecho     ... with the user's text as its arguments ({"q": TEXT})
+//   bigindex     ... its argument pieces under choice and tool_calls index 1e12
 //   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
 //                5-minute + h one-hour cache-write tokens (on top of input_tokens)
 // Anthropic requests with "thinking": {"type": "enabled"} get a thinking
@@ -63,7 +64,7 @@ function behaviour(model, header) {
   return {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
-    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'), argsecho: has('argsecho'),
+    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'), argsecho: has('argsecho'), bigindex: has('bigindex'),
     cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
@@ -165,7 +166,11 @@ async function openaiChat(ctx, model, body) {
   const events = [chunk({ role: 'assistant', content: '', refusal: null })];
   if (a.kind === 'tool') {
     events.push(chunk({ tool_calls: [{ index: 0, id: 'call_fake_0', type: 'function', function: { name: a.name, arguments: '' } }] }));
-    for (const p of pieces(a.args, 12)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
+    for (const p of pieces(a.args, 12)) {
+      const e = chunk({ tool_calls: [{ index: ctx.b.bigindex ? 1e12 : 0, function: { arguments: p } }] });
+      if (ctx.b.bigindex) e.choices[0].index = 1e12; // nonsense indexes must not upset odock
+      events.push(e);
+    }
   } else if (a.kind === 'refusal') {
     events.push(chunk({ refusal: a.text }));
   } else {

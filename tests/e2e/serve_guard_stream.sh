@@ -20,6 +20,7 @@ cat >"$T/odock.json" <<JSON
    {"name": "gpt-drip", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-drip-150"}]},
    {"name": "claude", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-latest"}]},
    {"name": "gpt-args", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-tools-argsecho"}]},
+   {"name": "gpt-bigindex", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-tools-argsecho-bigindex"}]},
    {"name": "claude-args", "deployments": [{"provider": "ant", "model": "claude-3-5-haiku-tools-argsecho"}]}],
  "guardrails": {"pii": {"action": "mask", "detectors": {"email": "flag"}},
    "rules": [
@@ -111,6 +112,9 @@ eq "OpenAI stream: an address in a tool call's arguments is masked" "$(oai_args 
 check "... no piece of it reached the client, and the stream ended normally" \
   bash -c "! grep -qE 'jane|roe@|example\\.|\\.org' '$T/sse' && grep -q '\"finish_reason\":\"tool_calls\"' '$T/sse' && tail -c 20 '$T/sse' | grep -q 'data: \\[DONE\\]'"
 check "... the call's id and name went out first" grep -q '"id":"call_fake_0".*"name":"send"' "$T/sse"
+sse /v1/chat/completions "$(tool_body gpt-bigindex "$MAILTXT")"
+check "nonsense choice and tool_calls indexes (1e12): still one window, masked, the stream ends normally" \
+  bash -c "grep -q 'EMAIL_OUT_1' '$T/sse' && ! grep -q 'roe@' '$T/sse' && tail -c 20 '$T/sse' | grep -q 'data: \\[DONE\\]'"
 ant_args() { # SSE file -> the tool_use input, reassembled from input_json_delta
   python3 -c 'import json,sys
 a=""
@@ -142,4 +146,4 @@ check "drip stream: first byte at $ttfb s of $total s" python3 -c "import sys; t
 check "drip stream: masked too" bash -c "grep -q 'EMAIL_OUT_1' '$T/drip' && ! grep -q 'roe@' '$T/drip'"
 
 stop_serve
-check "ledger: one event per request" test "$(events 'count(*)')" -eq 18
+check "ledger: one event per request" test "$(events 'count(*)')" -eq 19
