@@ -64,7 +64,10 @@ $(eval $(call flavour,san,$(SAN)))
 .PHONY: all deps run test test-rel test-san bench clean rel san
 .DEFAULT_GOAL := all
 
-all: deps-check odock
+# deps first, then a new make: on a fresh machine the pkg-config flags read
+# above were empty, and a parallel build must not compile while apt installs.
+all: deps-check
+	@$(MAKE) --no-print-directory odock
 
 odock: build/rel/odock
 	cp build/rel/odock odock.tmp && mv -f odock.tmp odock  # rename: a running ./odock keeps its file

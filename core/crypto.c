@@ -1,5 +1,6 @@
-/* core/crypto.c — SHA-256 (FIPS 180-4), the OS CSPRNG, constant-time compare.
- * Our own SHA-256 keeps libcrypto out of the link for one hash. */
+/* core/crypto.c — SHA-256 (FIPS 180-4), SipHash-2-4-128, the OS CSPRNG,
+ * constant-time compare. Our own SHA-256 keeps libcrypto out of the link for
+ * one hash. */
 #include "od.h"
 
 #include <pthread.h>
@@ -65,6 +66,55 @@ void od_sha256(const void *data, size_t n, uint8_t out[32])
         out[4 * i + 2] = (uint8_t)(h[i] >> 8);
         out[4 * i + 3] = (uint8_t)h[i];
     }
+}
+
+/* SipHash-2-4 with its 128-bit output (Aumasson and Bernstein): a keyed
+ * PRF, so without the key no one can make two texts share a tag. */
+#define ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                \
+    do {                                                                                        \
+        v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32);                           \
+        v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2;                                                \
+        v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0;                                                \
+        v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32);                           \
+    } while (0)
+
+static inline uint64_t le64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+void od_siphash128(const uint8_t key[16], const void *data, size_t n, uint64_t out[2])
+{
+    const uint8_t *p = data;
+    uint64_t k0 = le64(key), k1 = le64(key + 8);
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull ^ 0xee;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+    size_t whole = n & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = le64(p + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)n << 56;
+    for (size_t i = n & 7; i > 0; i--) b |= (uint64_t)p[whole + i - 1] << (8 * (i - 1));
+    v3 ^= b;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xee;
+    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    out[0] = v0 ^ v1 ^ v2 ^ v3;
+    v1 ^= 0xdd;
+    SIPROUND; SIPROUND; SIPROUND; SIPROUND;
+    out[1] = v0 ^ v1 ^ v2 ^ v3;
 }
 
 void od_hex(const uint8_t *in, size_t n, char *out)

@@ -100,6 +100,8 @@ int od_random_bytes(void *buf, size_t n);  /* OS CSPRNG; 0 ok, -1 error */
 /* n base62 characters from the CSPRNG, NUL-terminated (out holds n+1). */
 int od_random_base62(char *out, size_t n);
 void od_sha256(const void *data, size_t n, uint8_t out[32]);
+/* SipHash-2-4, 128-bit tag: out[0] and out[1] are its two little-endian halves. */
+void od_siphash128(const uint8_t key[16], const void *data, size_t n, uint64_t out[2]);
 void od_hex(const uint8_t *in, size_t n, char *out); /* out holds 2n+1 */
 /* constant-time compare */
 int od_ct_equal(const void *a, const void *b, size_t n);

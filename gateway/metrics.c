@@ -211,6 +211,11 @@ char *gw_metrics_render(gw_metrics *m, gw_server *srv)
     render_counter(&o, "odock_upstream_retries_total", "Retries of the same deployment.", &m->retries);
     od_buf_printf(&o, "# HELP odock_inflight_requests Requests being served.\n# TYPE odock_inflight_requests gauge\nodock_inflight_requests %d\n",
                   srv ? srv->inflight : 0);
+    uint64_t hits = 0, misses = 0;
+    gr_vcache_stats(&hits, &misses);
+    od_buf_printf(&o, "# HELP odock_guardrail_cache_total Guardrail scans of input and tool text: answered by the verdicts of clean texts seen before (hit) or run (miss).\n"
+                      "# TYPE odock_guardrail_cache_total counter\nodock_guardrail_cache_total{result=\"hit\"} %llu\nodock_guardrail_cache_total{result=\"miss\"} %llu\n",
+                  (unsigned long long)hits, (unsigned long long)misses);
     if (srv && srv->pol) {
         pol_stats st;
         memset(&st, 0, sizeof st);

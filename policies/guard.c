@@ -166,6 +166,7 @@ gr_engine *gr_engine_new(const od_guard_cfg *cfg, char **err)
         if (gr_dets[d].family == GR_FAM_SECRET) e->any_secret = 1;
     }
     e->vocab = gr_vocab_new();
+    e->vcache = od_random_bytes(e->vkey, sizeof e->vkey) == 0;
     if (gr_rules_compile(e, cfg, err) != 0) goto fail;
     return e;
 fail:
@@ -285,13 +286,22 @@ int gr_scan_text_len(const gr_engine *e, gr_ctx *c, unsigned where, const char *
     if (!text) len = 0;
     if (len == 0) return 0;
 
+    /* a text already found clean here costs one hash (guard_cache.c) */
+    uint64_t tag[2];
+    int score = 0, found = 0, cacheable = gr_vcache_tag(e, c, where, text, len, tag);
+    if (cacheable && gr_vcache_get(tag, &score)) {
+        if (score > c->injection_score) c->injection_score = score;
+        return 0;
+    }
+
     if ((where & (OD_WHERE_INPUT | OD_WHERE_TOOL_ARGS | OD_WHERE_TOOL_RESULTS)) &&
         e->act[GR_D_INJECTION] != OD_ACT_OFF) {
-        int score = gr_injection_score(e, text, len);
+        score = gr_injection_score(e, text, len);
         if (score > c->injection_score) c->injection_score = score;
         if (score >= e->threshold) {
             od_action a = e->act[GR_D_INJECTION];
             record(c, "injection", a);
+            found = 1;
             if (a == OD_ACT_BLOCK) {
                 block(c, GR_R_INJECTION, "injection");
                 return 1;
@@ -320,6 +330,7 @@ int gr_scan_text_len(const gr_engine *e, gr_ctx *c, unsigned where, const char *
         od_action a = span_action(e, det);
         if (a == OD_ACT_OFF) continue;
         record(c, span_name(e, det), a);
+        found = 1;
         if (a == OD_ACT_MASK) need_mask = 1;
         if (a == OD_ACT_BLOCK && (blocker < 0 || block_rank(det) < block_rank(blocker))) blocker = det;
     }
@@ -341,6 +352,7 @@ int gr_scan_text_len(const gr_engine *e, gr_ctx *c, unsigned where, const char *
         }
     }
     gr_spans_free(&sp);
+    if (cacheable && !found) gr_vcache_put(tag, score);
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #define POL_GUARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 #include "../core/config.h"
 
@@ -52,6 +53,8 @@ typedef struct gr_ctx {
     const char *key_id;        /* principal, for rules limited to keys/teams */
     const char *key_name;
     const char *team;
+    unsigned vk_have;          /* private: verdict-cache keys derived, by place */
+    uint8_t vk[3][16];
 } gr_ctx;
 
 void gr_ctx_init(gr_ctx *c, const char *key_id, const char *key_name, const char *team);
@@ -76,6 +79,11 @@ int gr_scan_text_len(const gr_engine *e, gr_ctx *c, unsigned where, const char *
  * masked strings in place. Object keys are not inspected. Depth is bounded.
  * Returns 1 if blocked, 0 otherwise. */
 int gr_scan_json(const gr_engine *e, gr_ctx *c, unsigned where, cJSON *node);
+
+/* Scans answered by the verdict cache (hits) and scans that looked it up
+ * and ran (misses), process-wide: clean texts seen before are not scanned
+ * again (guard_cache.c). */
+void gr_vcache_stats(uint64_t *hits, uint64_t *misses);
 
 /* Findings as compact JSON for the ledger, e.g. {"email":2,"injection":1};
  * never includes matched text. Caller frees. NULL when there are none. */

@@ -86,6 +86,8 @@ struct gr_engine {
     int nrules;
     void *mctx; /* pcre2_match_context_8, shared read-only */
     gr_vocab *vocab;
+    uint8_t vkey[16]; /* random: the verdict cache's tags (guard_cache.c) */
+    int vcache;       /* 0 when the OS gave no randomness for vkey */
 };
 
 /* ---- detectors: append candidate spans for every enabled detector ---- */
@@ -115,6 +117,14 @@ void gr_rules_free(gr_engine *e);
 void gr_rules_scan(const gr_engine *e, const gr_ctx *c, unsigned where, const char *s, size_t n,
                    void **scratch, gr_spans *out);
 void gr_rules_scratch_free(void *scratch);
+
+/* ---- verdicts of clean texts (guard_cache.c) ---- */
+/* The tag of text for (e, c's principal, where), 1; 0 when it is not cached
+ * there (model output). */
+int gr_vcache_tag(const gr_engine *e, gr_ctx *c, unsigned where, const char *text, size_t len,
+                  uint64_t tag[2]);
+int gr_vcache_get(const uint64_t tag[2], int *score); /* 1: clean, with its injection score */
+void gr_vcache_put(const uint64_t tag[2], int score);
 
 /* ---- per-request state behind gr_ctx.masks (guard_mask.c) ---- */
 typedef struct gr_state gr_state;

@@ -1,6 +1,10 @@
 -- tests/bench/chat.lua — wrk script: POST /v1/chat/completions with a
 -- realistic ~1 KB chat request (system prompt, a prior turn, a question;
 -- nothing a guardrail would block or mask), then one JSON summary line.
+-- Every request's question is new (a ticket number in it), as in real
+-- traffic, where the system prompt and the history repeat and only the last
+-- turn is new: odock remembers the guardrail verdicts of texts it has seen,
+-- so a benchmark sending one body over and over would measure a cache.
 -- Environment:
 --   BENCH_PATH    request path (default /v1/chat/completions)
 --   BENCH_MODEL   model name (default gpt-4o-mini)
@@ -22,6 +26,7 @@ local prior_q = "Our warehouse in Rotterdam reported 3.2% damaged goods in Augus
 local prior_a = "Compare damage rates before and after the 9th, split by product category and by shift; " ..
   "check whether the increase is concentrated on the lines that switched wrap first."
 local question = "Thanks. The split by shift shows the night shift at 4.1% and the day shift at 2.6%. " ..
+  "(ticket 00000000) " ..
   "Summarise what this suggests and propose two low-cost checks we can run next week, with owners."
 
 local body = '{"model":"' .. model .. '",' ..
@@ -41,6 +46,19 @@ wrk.headers["Authorization"] = "Bearer " .. key
 if portkey and portkey ~= "" then
   wrk.headers["x-portkey-provider"] = "openai"
   wrk.headers["x-portkey-custom-host"] = portkey
+end
+
+-- The request is formatted once; each one only changes the ticket's eight
+-- digits (same length, so Content-Length holds). Measured: 1 % fewer
+-- requests/s than a static body with wrk and the fake upstream on one
+-- core, where wrk.format per request cost 11 %.
+local head, tail, n = nil, nil, 0
+function init(args)
+  head, tail = wrk.format():match("^(.*%(ticket )00000000(%).*)$")
+end
+function request()
+  n = n + 1
+  return head .. string.format("%08d", n % 100000000) .. tail
 end
 
 function done(summary, latency, requests)

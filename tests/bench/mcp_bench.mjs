@@ -61,7 +61,7 @@ async function loop(client, until, lat) {
   while (performance.now() < until) {
     const t0 = performance.now();
     try {
-      const r = await client.callTool({ name: tool.name, arguments: { message: "hello from the odock benchmark" } }, undefined, timeout);
+      const r = await client.callTool({ name: tool.name, arguments: { message: `hello from the odock benchmark #${total}` } }, undefined, timeout);
       if (r.isError) errors++;
       else if (lat) lat.push(performance.now() - t0);
     } catch (e) {

@@ -485,12 +485,13 @@ static void send_list(sess *s)
 
 static void send_call(sess *s)
 {
+    static unsigned long long nth; /* a new text each call: odock caches clean verdicts */
     char body[512];
     s->id = s->next_id++;
     int n = snprintf(body, sizeof body,
                      "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
-                     "\"arguments\":{\"message\":\"" MSG "\"}}}",
-                     s->id, g.tool);
+                     "\"arguments\":{\"message\":\"" MSG " #%llu\"}}}",
+                     s->id, g.tool, ++nth);
     sess_send(s, RQ_CALL, body, (size_t)n);
 }
 
