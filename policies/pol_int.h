@@ -118,6 +118,7 @@ struct pol_engine {
     int64_t generation;
     int data_version;
     int64_t last_tick_ms;
+    int64_t unknown_check_us; /* the last look at the ledger for an unknown key */
     /* keys: open addressing on the public id */
     pol_key *keys;
     int nkeys;
