@@ -36,6 +36,7 @@ static int config_check(int argc, char **argv)
     printf("database    %s\n", cfg->database);
     if (cfg->workers == 0) printf("workers     one per core\n");
     else printf("workers     %d\n", cfg->workers);
+    if (cfg->busy_poll_us > 0) printf("busy poll   %d us after I/O\n", cfg->busy_poll_us);
     printf("providers   %d\n", cfg->nproviders);
     for (int i = 0; i < cfg->nproviders; i++) {
         const od_provider_cfg *p = &cfg->providers[i];

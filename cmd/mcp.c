@@ -171,7 +171,7 @@ int cmd_mcp(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    od_loop_opts lo = {.os_ca = od_config_needs_ws_tls(cfg)};
+    od_loop_opts lo = {.os_ca = od_config_needs_ws_tls(cfg), .busy_poll_us = cfg->busy_poll_us};
     c.loop = od_loop_new(&lo, &err);
     if (!c.loop) {
         cli_fail("mcp", "%s", err ? err : "cannot create the event loop");

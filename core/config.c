@@ -648,6 +648,7 @@ static void parse_defaults(cfg_ctx *c, od_config *cfg, const cJSON *root)
     cfg->database = get_str(c, root, "database", "", 0, "./odock.db");
     cfg->max_body_bytes = get_int(c, root, "max_body_bytes", "", 10 * 1024 * 1024, 1024, 1LL << 30);
     cfg->workers = (int)get_int(c, root, "workers", "", 1, 0, OD_MAX_WORKERS);
+    cfg->busy_poll_us = (int)get_int(c, root, "busy_poll_us", "", 0, 0, 1000000);
     cfg->default_max_output_tokens = get_int(c, root, "default_max_output_tokens", "", 4096, 1, 10000000);
     char *grant = get_str(c, root, "default_grant", "", 0, "allow");
     static const char *const grants[] = {"allow", "deny", NULL};
@@ -689,7 +690,7 @@ od_config *od_config_parse(const char *json, const char *path, char **errors)
         goto done;
     }
     static const char *const top[] = {"listen", "database", "providers", "models", "prices",
-                                      "mcp_servers", "guardrails", "tls", "max_body_bytes", "workers",
+                                      "mcp_servers", "guardrails", "tls", "max_body_bytes", "workers", "busy_poll_us",
                                       "default_grant", "unpriced_models", "default_price",
                                       "default_max_output_tokens", "router", "mcp", NULL};
     if (check_object(&c, root, "", top) != 0) goto done;

@@ -138,6 +138,7 @@ typedef struct od_config {
     char *tls_cert, *tls_key;
     int64_t max_body_bytes;   /* default 10 MiB */
     int workers;              /* odock serve processes; 0 = one per core; default 1 */
+    int busy_poll_us;         /* loop polls without sleeping this long after I/O; default 0 = off */
     int default_grant_allow;  /* no grant configured: 1 allow all (default), 0 deny all */
     int unpriced_deny;        /* model with no price: 1 deny (default 0: charge default_price) */
     od_price_cfg default_price; /* used for unpriced models when !unpriced_deny; default 0 */

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -64,6 +65,8 @@ struct od_loop {
     int h1_off;                       /* ODOCK_UPSTREAM_CURL=1: curl for everything */
     int listen_fd;
     int own_listen;                   /* listen_fd is ours: a plain listen address with on_plain */
+    int busy_poll_us;
+    unsigned activity;                /* bumped by every I/O callback: busy polling goes on */
 };
 
 /* a socket curl asked us to watch; owned by curl's assignment */
@@ -266,6 +269,7 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
     switch (reason) {
     case LWS_CALLBACK_RAW_RX_FILE:
+        od_loop_active(wsi);
         if (kind == K_SOCK) {
             csock *cs = op;
             curl_action(cs->l, cs->s, CURL_CSELECT_IN);
@@ -274,6 +278,7 @@ static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         break;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+        od_loop_active(wsi);
         if (kind == K_SOCK) {
             csock *cs = op;
             od_loop *l = cs->l;
@@ -951,6 +956,7 @@ od_loop *od_loop_new(const od_loop_opts *opts, char **err)
     signal(SIGPIPE, SIG_IGN);
     od_loop *l = od_calloc(1, sizeof *l);
     l->user = opts->user;
+    l->busy_poll_us = opts->busy_poll_us;
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         if (err) *err = od_strdup("curl_global_init failed");
@@ -1124,9 +1130,22 @@ void od_loop_free(od_loop *l)
 
 int od_loop_run(od_loop *l)
 {
-    while (!l->stop)
-        if (lws_service(l->ctx, 0) < 0)
+    int64_t spin_until = 0;
+    unsigned seen = l->activity;
+    while (!l->stop) {
+        /* lws_service(ctx, -1) polls with a zero timeout */
+        int spin = l->busy_poll_us > 0 && spin_until > 0 && od_mono_us() < spin_until;
+        if (lws_service(l->ctx, spin ? -1 : 0) < 0)
             break;
+        if (l->busy_poll_us <= 0)
+            continue;
+        if (l->activity != seen) {
+            seen = l->activity;
+            spin_until = od_mono_us() + l->busy_poll_us;
+        } else if (spin) {
+            sched_yield(); /* the ledger writer, or whatever shares the core, runs first */
+        }
+    }
     l->stop = 0; /* a later od_loop_run runs again (drain after shutdown) */
     return 0;
 }
@@ -1150,6 +1169,13 @@ int od_loop_port(od_loop *l)
     if (!l || !l->vh)
         return -1;
     return l->listen_fd > 2 ? od_socket_port(l->listen_fd) : lws_get_vhost_listen_port(l->vh);
+}
+
+void od_loop_active(struct lws *wsi)
+{
+    od_loop *l = od_loop_from_wsi(wsi);
+    if (l)
+        l->activity++;
 }
 
 od_loop *od_loop_from_wsi(struct lws *wsi)

@@ -12,6 +12,7 @@
 struct lws_protocols;
 struct lws_context;
 struct lws_vhost;
+struct lws;
 
 typedef struct od_loop od_loop;
 
@@ -34,6 +35,10 @@ typedef struct od_loop_opts {
      * (fd: accepted, non-blocking, now the callee's). With it, a plain
      * listen address is listened on by the loop itself, not by lws. */
     void (*on_plain)(od_loop *l, int fd);
+    /* > 0: after I/O, keep polling without sleeping for this long before
+     * blocking again. An idle core's wake-up is tens of µs on a VM; this
+     * trades a busy core for it while traffic flows (0 = off). */
+    int busy_poll_us;
 } od_loop_opts;
 
 od_loop *od_loop_new(const od_loop_opts *opts, char **err);
@@ -44,6 +49,8 @@ int od_loop_run(od_loop *l);
 void od_loop_stop(od_loop *l);
 void *od_loop_user(od_loop *l);
 struct lws_context *od_loop_lws(od_loop *l);
+/* I/O was handled: busy polling goes on (callbacks lws owns call this) */
+void od_loop_active(struct lws *wsi);
 struct lws_vhost *od_loop_vhost(od_loop *l);
 int od_loop_port(od_loop *l); /* the bound port (useful with port 0) */
 /* A listening TCP socket on HOST:PORT ("[::1]:0" too), non-blocking, for

@@ -57,6 +57,7 @@ static od_ws *ws_of(struct lws *wsi)
 int od_ws_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     od_ws *w = ws_of(wsi);
+    od_loop_active(wsi);
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
         if (!w) break;

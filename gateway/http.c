@@ -786,6 +786,7 @@ kill:
 static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     gw_conn *c = user;
+    od_loop_active(wsi);
     switch (reason) {
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         hw_add(srv_of(wsi), wsi);

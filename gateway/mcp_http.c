@@ -790,6 +790,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
     gw_mws *w = user;
     gw_server *s = od_loop_user(od_loop_from_wsi(wsi));
     gw_mcp *g = s ? s->mcp : NULL;
+    od_loop_active(wsi);
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char path[256];

@@ -54,6 +54,7 @@ static gw_server *server_new(od_config *cfg, const char *listen, const char *db,
         .listen_fd = w ? w->listen_fd : 0,
         .plain_fd = w ? w->internal_fd : 0,
         .on_plain = gw_h1s_adopt,
+        .busy_poll_us = cfg->busy_poll_us,
     };
     s->loop = od_loop_new(&o, err);
     if (!s->loop)

@@ -14,6 +14,7 @@
 #   BENCH_PORTKEY=1    0 skips Portkey;  BENCH_MCP=1   0 skips the MCP part
 #   BENCH_NGINX=1      0 skips nginx as a plain reverse proxy (the cost of a hop, no governance)
 #   BENCH_ALLCORES=1   0 skips the runs on every core (odock --workers = cores, nothing pinned)
+#   BENCH_BUSY_POLL=50 odock's busy_poll_us for the extra runs with busy polling (0 skips them)
 #   BENCH_CPU_GW=1     core of the gateway under test (odock, Portkey)
 #   BENCH_CPU_LOAD=0   core of the upstream and the load generators
 # Everything listens on 127.0.0.1; every process started here is stopped on exit.
@@ -29,6 +30,7 @@ BENCH_PORTKEY=${BENCH_PORTKEY:-1}
 BENCH_MCP=${BENCH_MCP:-1}
 BENCH_NGINX=${BENCH_NGINX:-1}
 BENCH_ALLCORES=${BENCH_ALLCORES:-1}
+BENCH_BUSY_POLL=${BENCH_BUSY_POLL:-50}
 CPU_GW=${BENCH_CPU_GW:-1}
 CPU_LOAD=${BENCH_CPU_LOAD:-0}
 BIN=$ROOT/build/rel/bench
@@ -239,6 +241,31 @@ R[ledger.sent]=$sent
 printf '   ledger: %s events; odock /metrics %s requests; upstream received %s; clients completed %s (+ in flight at the end of each run)\n' \
   "${R[ledger.events]}" "$metrics_total" "${R[ledger.upstream]}" "$sent" >&2
 
+# ---------------------------------------------------------------- (b) with busy polling
+# The same odock with busy_poll_us: after I/O its loop polls on instead of
+# sleeping, so the next packet does not wait for an idle vCPU to wake. A
+# ledger of its own, so the count above stays one run's.
+with_busy_poll() { sed "0,/{/s//{ \"busy_poll_us\": $BENCH_BUSY_POLL,/" "$1"; }
+if [ "$BENCH_BUSY_POLL" -gt 0 ]; then
+  log "(b) odock serve with full governance and busy_poll_us $BENCH_BUSY_POLL"
+  DBB="$T/ledger-busy.db"
+  with_busy_poll "$T/odock.json" | sed "s|$DB|$DBB|" >"$T/odock-busy.json"
+  KEYB=$("$ODOCK" keys create --config "$T/odock-busy.json" --db "$DBB" --name bench --models 'gpt-4o-mini,gpt-slow' \
+         --budget 1000 --period total --rpm 100000000 --json | jq -r .key)
+  start odock_busy "$CPU_GW" "$ODOCK" serve --config "$T/odock-busy.json" --db "$DBB"
+  GW_PID=$LAST_PID
+  wait_http "http://127.0.0.1:$OD_PORT/healthz" || { cat "$T/odock_busy.log" >&2; die "odock serve (busy polling) did not start"; }
+  sleep 1
+  R[busy.rss_idle]=$(rss_kb "$GW_PID")
+  llm_runs busy "http://127.0.0.1:$OD_PORT" "$OD_PORT" BENCH_KEY="$KEYB" -- --key "$KEYB"
+  sleep 1
+  R[busy.metrics]=$(curl -s "http://127.0.0.1:$OD_PORT/metrics" | awk '/^odock_requests_total[{ ]/ {s += $NF} END {printf "%d", s}')
+  stop "$GW_PID"
+  R[busy.events]=$(sqlite3 "$DBB" 'select count(*) from events' 2>/dev/null || echo "?")
+  printf '   ledger: %s events; odock /metrics %s requests\n' "${R[busy.events]}" "${R[busy.metrics]}" >&2
+  GW_PID=""
+fi
+
 # ---------------------------------------------------------------- (c) Portkey
 if [ "$BENCH_PORTKEY" = 1 ]; then
   log "(c) Portkey gateway $(jq -r .version "$NPM_DIR/node_modules/@portkey-ai/gateway/package.json") (node)"
@@ -429,6 +456,10 @@ JSON
   mcp_run mcp.direct_stdio --stdio node "$EVERY" stdio
   mcp_run mcp.relay_stdio --stdio "$BIN/relay" node "$EVERY" stdio
   mcp_run mcp.odock_stdio --env ODOCK_API_KEY="$MKEY" --stdio "$ODOCK" mcp --config "$T/mcp.json" --db "$MDB"
+  if [ "$BENCH_BUSY_POLL" -gt 0 ]; then
+    with_busy_poll "$T/mcp.json" >"$T/mcp-busy.json"
+    mcp_run mcp.odock_stdio_busy --env ODOCK_API_KEY="$MKEY" --stdio "$ODOCK" mcp --config "$T/mcp-busy.json" --db "$MDB"
+  fi
 
   EV_PORT=$(free_port)
   start everything_http "" env PORT="$EV_PORT" node "$EVERY" streamableHttp
@@ -455,6 +486,13 @@ JSON
     fi
   fi
   stop "$OM_PID"
+  if [ "${R[mcp.odock_http.available]}" = yes ] && [ "$BENCH_BUSY_POLL" -gt 0 ]; then
+    start odock_mcp_busy "$CPU_GW" "$ODOCK" serve --config "$T/mcp-busy.json" --db "$MDB"
+    OM_PID=$LAST_PID
+    wait_http "http://127.0.0.1:$MCP_PORT/healthz" &&
+      mcpc_run mcpc.odock_http_busy --header "Authorization: Bearer $MKEY" --url "http://127.0.0.1:$MCP_PORT/mcp"
+    stop "$OM_PID"
+  fi
 
   SG_PORT=$(free_port)
   start supergateway "$CPU_GW" node "$NPM_DIR/node_modules/supergateway/dist/index.js" --stdio "node $EVERY stdio" \
@@ -466,7 +504,7 @@ JSON
   mcpc_run mcpc.supergateway --url "http://127.0.0.1:$SG_PORT/mcp"
   stop "$SG_PID"
   R[mcp.ledger]=$(sqlite3 "$MDB" "select count(*) from events where kind='tool'" 2>/dev/null || echo "?")
-  mt=0; for k in mcp.odock_stdio mcp.odock_http mcpc.odock_http; do for n in 1 16; do mt=$((mt + ${R[$k.$n.total]:-0})); done; done
+  mt=0; for k in mcp.odock_stdio mcp.odock_http mcpc.odock_http mcp.odock_stdio_busy mcpc.odock_http_busy; do for n in 1 16; do mt=$((mt + ${R[$k.$n.total]:-0})); done; done
   R[mcp.sent]=$mt
 fi
 

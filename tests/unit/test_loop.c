@@ -180,11 +180,11 @@ static void dog(od_timer *t, void *ud)
     od_loop_stop(x->l);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, int busy_poll_us)
 {
     T *x = od_calloc(1, sizeof *x);
     char *err = NULL;
-    od_loop_opts o = {.listen = "127.0.0.1:0", .protocols = protos, .user = x};
+    od_loop_opts o = {.listen = "127.0.0.1:0", .protocols = protos, .user = x, .busy_poll_us = busy_poll_us};
     x->l = od_loop_new(&o, &err);
     if (!x->l) {
         fprintf(stderr, "od_loop_new: %s\n", err ? err : "?");
@@ -198,6 +198,11 @@ static int setup(void **state)
     *state = x;
     return 0;
 }
+
+static int setup(void **state) { return setup_with(state, 0); }
+/* busy polling for a whole second after any I/O: the loop spins through the
+ * test, and timers, fds and transfers must behave as when it sleeps */
+static int setup_busy(void **state) { return setup_with(state, 1000000); }
 
 static int teardown(void **state)
 {
@@ -640,6 +645,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_abort_from_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_upstream_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_many_and_teardown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timers, setup_busy, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_pipe, setup_busy, teardown),
+        cmocka_unit_test_setup_teardown(test_http_post_echo, setup_busy, teardown),
+        cmocka_unit_test_setup_teardown(test_http_stream, setup_busy, teardown),
+        cmocka_unit_test_setup_teardown(test_http_timeout, setup_busy, teardown),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
