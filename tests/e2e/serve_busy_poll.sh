@@ -43,7 +43,7 @@ check "busy polling: idle before traffic ($idle of 50 ticks)" within 0 10 "$idle
 post /v1/chat/completions "$KEY" "$CHAT" >/dev/null
 eq "busy polling: the request is served" "$(status)" 200
 spin=$(ticks "$SERVE_PID" 0.25)
-check "busy polling: the loop spins after the request ($spin of 25 ticks)" within 10 100 "$spin"
+check "busy polling: the loop spins after the request ($spin of 25 ticks)" within 6 100 "$spin"
 sleep 0.3
 idle=$(ticks "$SERVE_PID" 0.5)
 check "busy polling: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
@@ -55,7 +55,7 @@ sleep 1
 post /v1/chat/completions "$KEY" "$CHAT" >/dev/null
 eq "busy polling off: the request is served" "$(status)" 200
 spin=$(ticks "$SERVE_PID" 0.25)
-check "busy polling off: no spinning after the request ($spin of 25 ticks)" within 0 5 "$spin"
+check "busy polling off: no spinning after the request ($spin of 25 ticks)" within 0 3 "$spin"
 stop_serve "busy polling off: odock serve exits cleanly on SIGTERM"
 
 # ---- TLS: lws's own HTTP server counts as I/O too ----
@@ -70,7 +70,7 @@ if command -v openssl >/dev/null; then
   code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" -d "$CHAT" "https://127.0.0.1:$TP/v1/chat/completions")
   eq "busy polling over TLS: the request is served" "$code" 200
   spin=$(ticks "$tpid" 0.25)
-  check "busy polling over TLS: the loop spins after the request ($spin of 25 ticks)" within 10 100 "$spin"
+  check "busy polling over TLS: the loop spins after the request ($spin of 25 ticks)" within 6 100 "$spin"
   kill -TERM "$tpid"; wait "$tpid" 2>/dev/null
 fi
 
@@ -84,7 +84,7 @@ printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocol
 IFS= read -r -t 5 line <&"${MCP[0]}" || line=""
 check "odock mcp busy polling: initialize is answered" grep -q '"protocolVersion"' <<<"$line"
 spin=$(ticks "$mpid" 0.25)
-check "odock mcp busy polling: the loop spins after the message ($spin of 25 ticks)" within 10 100 "$spin"
+check "odock mcp busy polling: the loop spins after the message ($spin of 25 ticks)" within 6 100 "$spin"
 exec {MCP[1]}>&-
 wait "$mpid" 2>/dev/null
 echo "1..$_n"
