@@ -77,6 +77,7 @@ typedef struct sg_chan {
     od_buf held;      /* text not yet sent */
     od_buf rel;       /* released by the current chunk (OpenAI chunks) */
     int has_rel;
+    int found;        /* the probe found something in held: the whole window until a release */
 } sg_chan;
 
 /* The arguments of tool call k of choice i stream like text and go through
@@ -86,7 +87,7 @@ typedef struct sg_chan {
 
 struct gw_sg {
     const gr_engine *e;
-    int hold;         /* bytes kept back; 0: flag-only, each piece scanned as it comes */
+    int hold;         /* the most kept back; 0: flag-only, each piece scanned as it comes */
     gr_ctx probe;     /* scratch context: its findings are never recorded */
     int probe_inited;
     sg_chan *ch;
@@ -281,30 +282,33 @@ static void sg_drop_front(od_buf *b, size_t k)
 }
 
 /* New text of channel idx: appends what may go out now to g->out (often
- * nothing while the window fills). 1 when blocked. */
+ * nothing while the window fills). 1 when blocked.
+ *
+ * While nothing is found in what is held, only its end stays back: a value
+ * that may still be growing there and the context before it
+ * (gr_stream_hold), so text flows a few dozen bytes behind the model. Once
+ * something is found, or a rule with no known shape applies, the whole
+ * window (g->hold) stays back and text is cut only where no finding
+ * straddles the cut. */
 static int sg_feed(gw_call *c, int idx, const char *text, size_t n)
 {
     gw_sg *g = c->sg;
     sg_chan *ch = sg_chan_of(g, idx);
     od_buf_put(&ch->held, text, n);
     const char *t = ch->held.p;
-    size_t len = ch->held.len, hold = (size_t)g->hold;
-    if (hold == 0) {
+    size_t len = ch->held.len, window = (size_t)g->hold;
+    if (window == 0) {
         int rc = sg_scan_real(c, t, len, &g->out);
         od_buf_reset(&ch->held);
         return rc;
     }
+    if (len < GR_HOLD_CONTEXT + GW_SG_STEP)
+        return 0; /* less than the least that is held, and a piece */
+    size_t hold = ch->found ? window : gr_stream_hold(g->e, t, len);
+    if (hold > window)
+        hold = window;
     if (len < hold + GW_SG_STEP)
         return 0;
-    size_t k = ws_cut(t, len - hold);
-    if (k == 0) {
-        if (len < 2 * hold)
-            return 0; /* one long word so far: wait for its end */
-        k = len - hold;
-        while (k > 0 && ((unsigned char)t[k] & 0xC0) == 0x80) k--; /* whole UTF-8 characters */
-        if (k == 0)
-            return 0;
-    }
     int pr = sg_probe(c, t, len);
     if (pr < 0) {
         /* a block somewhere in the window: record it on the request, stop */
@@ -313,7 +317,24 @@ static int sg_feed(gw_call *c, int idx, const char *text, size_t n)
         od_buf_free(&scratch);
         if (rc)
             return 1;
-    } else if (pr > 0) {
+    } else if (pr > 0 && !ch->found) {
+        ch->found = 1;
+        hold = window;
+        if (len < hold + GW_SG_STEP)
+            return 0;
+    }
+    size_t k = ws_cut(t, len - hold);
+    if (k == 0) {
+        /* one long word so far: wait for its end, unless what is held is
+         * clean and [len - hold, len) covers all that may still grow */
+        if (hold == window && len < 2 * window)
+            return 0;
+        k = len - hold;
+        while (k > 0 && ((unsigned char)t[k] & 0xC0) == 0x80) k--; /* whole UTF-8 characters */
+        if (k == 0)
+            return 0;
+    }
+    if (pr > 0) {
         int tries = 0;
         while (k > 0 && !sg_clean_cut(c, t, len, k)) {
             if (++tries >= GW_SG_TRIES) {
@@ -323,13 +344,20 @@ static int sg_feed(gw_call *c, int idx, const char *text, size_t n)
             k = ws_cut(t, k - 1);
         }
         if (k == 0) {
-            if (len < 4 * hold)
+            if (len < 4 * window)
                 return 0;
             k = len; /* too much kept back: release all, masked as a whole */
         }
     }
-    int rc = sg_scan_real(c, t, k, &g->out);
+    /* nothing in the whole window: nothing in [0, k) to record or mask
+     * (scanning the piece alone could only see a value the whole has not) */
+    int rc = 0;
+    if (pr == 0)
+        od_buf_put(&g->out, t, k);
+    else
+        rc = sg_scan_real(c, t, k, &g->out);
     sg_drop_front(&ch->held, k);
+    ch->found = 0;
     return rc;
 }
 

@@ -29,6 +29,14 @@ void gr_engine_free(gr_engine *e);
  * let content it did not inspect through. */
 #define GR_JSON_MAX_DEPTH 64
 
+/* Streams: the bytes at the end of text t (a stream's answer so far) that
+ * must wait for more text before they can be inspected for good: a value
+ * still being written and the context before it. GR_HOLD_UNKNOWN when a
+ * PCRE2 rule applies to output (no known shape: hold a fixed window). */
+#define GR_HOLD_UNKNOWN ((size_t)-1)
+#define GR_HOLD_CONTEXT 32
+size_t gr_stream_hold(const gr_engine *e, const char *t, size_t n);
+
 /* Built-in detector names, NULL-terminated: the names cfg->detectors may
  * override ("email", ..., "high_entropy", "stripe_key", ...). */
 const char *const *gr_detector_names(void);

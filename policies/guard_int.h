@@ -90,6 +90,14 @@ struct gr_engine {
     int vcache;       /* 0 when the OS gave no randomness for vkey */
 };
 
+/* How far back of a value the PII detectors read context words ("ssn",
+ * "phone", "version"); a stream holds at least the largest (guard_hold.c). */
+#define GR_CTX_VERSION 16
+#define GR_CTX_PHONE 24
+#define GR_CTX_SSN 32
+_Static_assert(GR_CTX_SSN <= GR_HOLD_CONTEXT && GR_CTX_PHONE <= GR_HOLD_CONTEXT && GR_CTX_VERSION <= GR_HOLD_CONTEXT,
+               "a stream must hold the context every detector reads");
+
 /* ---- detectors: append candidate spans for every enabled detector ---- */
 void gr_pii_scan(const gr_engine *e, const char *s, size_t n, gr_spans *out);
 void gr_secrets_scan(const gr_engine *e, const char *s, size_t n, gr_spans *out);
@@ -141,6 +149,8 @@ enum { GR_C_DIGIT = 1, GR_C_UPPER = 2, GR_C_LOWER = 4, GR_C_TOK = 8, GR_C_HI = 1
 extern const uint8_t gr_cls[256];
 
 static inline int gr_isdigit(unsigned char c) { return (unsigned)(c - '0') < 10u; }
+/* A byte that joins digit groups into one value ("(415) 555-0132"). */
+static inline int gr_group_sep(unsigned char c) { return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/'; }
 static inline int gr_isalpha(unsigned char c) { return (unsigned)((c | 0x20) - 'a') < 26u; }
 static inline int gr_isalnum(unsigned char c) { return gr_isdigit(c) || gr_isalpha(c); }
 static inline int gr_isupper(unsigned char c) { return (unsigned)(c - 'A') < 26u; }

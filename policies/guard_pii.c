@@ -227,7 +227,7 @@ static size_t try_ipv4(const char *s, size_t n, size_t i)
     if (!j) return 0;
     if (j < n && (gr_isalnum((unsigned char)s[j]) || s[j] == '_')) return 0;
     if (j + 1 < n && s[j] == '.' && gr_isdigit((unsigned char)s[j + 1])) return 0; /* 1.2.3.4.5 */
-    if (ctx_has(s, i, 16, version)) return 0;
+    if (ctx_has(s, i, GR_CTX_VERSION, version)) return 0;
     return j;
 }
 
@@ -357,7 +357,7 @@ static size_t try_ssn(const char *s, size_t n, size_t i)
     if (g.ng >= 3 && g.len[0] == 3 && g.len[1] == 2 && g.len[2] == 4 && g.sep[0] == g.sep[1]) {
         if (g.ng > 3 && g.sep[2] == g.sep[0]) return 0; /* a longer code */
         end = g.gend[2];
-    } else if (g.len[0] == 9 && ctx_has(s, i, 32, SSN_CTX)) {
+    } else if (g.len[0] == 9 && ctx_has(s, i, GR_CTX_SSN, SSN_CTX)) {
         end = g.gend[0];
     } else {
         return 0;
@@ -438,7 +438,7 @@ static size_t try_phone(const char *s, size_t n, size_t i, size_t *start)
         ok = 1;
         for (int k = 0; k < ng; k++) ok &= len[k] >= 2;
     }
-    if (!ok && ndig >= 7 && (ng > 1 || ndig >= 10) && ctx_has(s, st, 24, PHONE_CTX)) ok = 1;
+    if (!ok && ndig >= 7 && (ng > 1 || ndig >= 10) && ctx_has(s, st, GR_CTX_PHONE, PHONE_CTX)) ok = 1;
     if (!ok) return 0;
     *start = st;
     return end;
@@ -529,7 +529,7 @@ static size_t cluster_digits(const char *s, size_t n, size_t i)
         i = e;
         size_t k = i;
         while (k < n && k - i < 3 &&
-               (s[k] == ' ' || s[k] == '-' || s[k] == '.' || s[k] == '(' || s[k] == ')' || s[k] == '/'))
+               gr_group_sep((unsigned char)s[k]))
             k++;
         if (k == i || k >= n || !gr_isdigit((unsigned char)s[k])) break;
         i = k;
@@ -552,12 +552,6 @@ static inline uint64_t digits64(const char *p)
     for (unsigned k = 0; k < 64; k++) d |= (uint64_t)gr_isdigit((unsigned char)p[k]) << k;
     return d;
 #endif
-}
-
-/* A byte that joins digit groups into one cluster (cluster_digits). */
-static inline int group_sep(char c)
-{
-    return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/';
 }
 
 /* The detectors that start with a digit, tried on the digit at i: a span
@@ -621,7 +615,7 @@ void gr_pii_scan(const gr_engine *e, const char *s, size_t n, gr_spans *out)
                 !(iban && at >= 2 && gr_isupper((unsigned char)s[at - 2]) && gr_isupper((unsigned char)s[at - 1]))) {
                 unsigned gap = rs ? (unsigned)__builtin_ctzll(rs) - z : 4, k = 0; /* to the next digit */
                 if (gap > 3) continue;
-                while (k < gap && group_sep(p[z + k])) k++;
+                while (k < gap && gr_group_sep((unsigned char)p[z + k])) k++;
                 if (k < gap) continue;
             }
             size_t st = at, end;

@@ -24,6 +24,8 @@
 //   overuse      report more completion tokens than max_tokens allows
 //   tools        call the first tool offered, whatever the text says
 //   argsecho     ... with the user's text as its arguments ({"q": TEXT})
+//   upper        the echo in capitals: a value written in lower case in the
+//                prompt passes the input guardrails and is whole in the answer
 //   bigindex     ... its argument pieces under choice and tool_calls index 1e12
 //   cache-<r>-<w>[-<h>]  Anthropic usage reports r cache-read tokens and w
 //                5-minute + h one-hour cache-write tokens (on top of input_tokens)
@@ -64,7 +66,7 @@ function behaviour(model, header) {
   return {
     fail: num('fail') ?? (has('fail') ? 500 : null), flaky: num('flaky'), slow: num('slow'), drip: num('drip') || 0,
     hang: has('hang'), cut: has('stream-cut'), refuse: has('refuse'),
-    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'), argsecho: has('argsecho'), bigindex: has('bigindex'),
+    overuse: has('overuse'), tools: has('tools'), spaced: has('spaced'), nulkey: has('nulkey'), dupdelta: has('dupdelta'), argsecho: has('argsecho'), bigindex: has('bigindex'), upper: has('upper'),
     cache: (() => { const m = s.match(/(?:^|[^a-z])cache-(\d+)-(\d+)(?:-(\d+))?/); return m ? { read: +m[1], w5m: +m[2], w1h: +(m[3] || 0) } : null; })(),
   };
 }
@@ -102,6 +104,7 @@ function answer(conv, b) {
     return { kind: 'tool', name: conv.tool.name, args, prompt, completion: tokens(conv.tool.name + args) };
   }
   let text = conv.last.kind === 'tool' ? `tool said: ${conv.last.text}` : `echo: ${conv.last.text}`;
+  if (b.upper) text = text.toUpperCase();
   if (b.nulkey) text = 'ok\u0000 the key is AKIAIOSFODNN7EXAMPLE';
   let truncated = false;
   if (conv.max > 0 && tokens(text) > conv.max) { // stop at max_tokens, on a character boundary

@@ -4,7 +4,10 @@
 # translation, the mock), findings reach the ledger, a block ends the stream
 # with an error event and no [DONE] / message_stop, and the first byte is not
 # held back. The fake upstream echoes the user's text in 8-byte pieces; the
-# rules apply to output only, so the prompt reaches it unmasked.
+# rules apply to output only, so the prompt reaches it unmasked. Then, with
+# the built-in detectors only (no rule on output), the window shrinks to what
+# may still grow: a long answer is masked exactly as when not streamed, and
+# text reaches the client a few dozen bytes behind the model.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_helpers.bash"
 need_npm
@@ -147,3 +150,60 @@ check "drip stream: masked too" bash -c "grep -q 'EMAIL_OUT_1' '$T/drip' && ! gr
 
 stop_serve
 check "ledger: one event per request" test "$(events 'count(*)')" -eq 19
+
+# --- built-in detectors only: the window shrinks to what may still grow ---
+# With no PCRE2 rule on output, odock knows the shapes of the values it looks
+# for: only a value that may still be growing at the end of the text, and the
+# context before it, wait; the rest flows a few dozen bytes behind the model.
+cat >"$T/builtin.json" <<JSON
+{"database": "$ODOCK_DB",
+ "providers": [{"name": "oai", "type": "openai", "base_url": "http://127.0.0.1:$FAKE_PORT/v1", "api_key": "\${FAKE_OPENAI_KEY}"}],
+ "models": [{"name": "gpt", "deployments": [{"provider": "oai", "model": "gpt-4o-mini"}]},
+            {"name": "gpt-upper", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-upper"}]},
+            {"name": "gpt-args", "deployments": [{"provider": "oai", "model": "gpt-4o-mini-tools-argsecho"}]}],
+ "guardrails": {"pii": {"action": "mask"}, "secrets": {"action": "block"}}}
+JSON
+before=$(events 'count(*)')
+start_serve "$T/builtin.json"
+content() { # SSE file -> the text of every chunk, in order
+  python3 -c 'import json,sys
+t=""
+for l in open(sys.argv[1]):
+    if l.startswith("data: {"):
+        for ch in json.loads(l[6:]).get("choices", []):
+            t += (ch.get("delta") or {}).get("content") or ""
+print(t)' "$1"; }
+VALUES="Call me at +1 (415) 555-0132 or mail jane.roe@example.org; the card is 4111 1111 1111 1111, the IBAN GB82 WEST 1234 5698 7654 32, my ssn 536 22 1234, the host 10.20.30.40."
+PROSE=$(python3 -c 'print(" ".join(f"word{i:03d}" for i in range(50)))')
+TEXT="$PROSE $VALUES $PROSE $VALUES done"
+sse /v1/chat/completions "$(chat_body gpt "$TEXT")"
+b=$(post /v1/chat/completions "$KEY" "$(python3 -c 'import json,sys; print(json.dumps({"model":"gpt","messages":[{"role":"user","content":sys.argv[1]}]}))' "$TEXT")")
+eq "built-in detectors: a streamed answer is masked exactly as the same answer not streamed" \
+  "$(content "$T/sse")" "$(echo "$b" | jget choices.0.message.content)"
+check "built-in detectors: the answer was masked (phone, email, card, iban, ssn)" \
+  bash -c "for p in PHONE_1 EMAIL_1 CARD_1 IBAN_1 SSN_1; do grep -q \"\$p\" '$T/sse' || exit 1; done"
+check "built-in detectors: no piece of any value reached the client" \
+  bash -c "! grep -qE '555-01|0132|jane|roe@|4111|1111 1|GB82|WEST|5698|536 2|22 1234' '$T/sse'"
+check "built-in detectors: the stream ended normally" bash -c "tail -c 20 '$T/sse' | grep -q 'data: \\[DONE\\]'"
+# A secret after 400 bytes of prose ends the stream (secrets block): what
+# went out before it is how far behind the model the text was. A fixed window
+# of 256 bytes let out at most 400 - 256. The prompt has the key in lower
+# case, which is no key; the model (upper) writes it in capitals.
+LEAD=$(python3 -c 'print(" ".join(f"word{i:03d}" for i in range(50)))') # 399 bytes
+sse /v1/chat/completions "$(chat_body gpt-upper "$LEAD key ${AWS_EXAMPLE,,} and more text after it")"
+sent=$(content "$T/sse")
+check "built-in detectors: the secret blocks the stream" bash -c "grep -q '\"code\":\"guardrail_secret\"' '$T/sse' && ! grep -qE 'AKIA|\\[DONE\\]' '$T/sse'"
+check "built-in detectors: ${#sent} of the 405 bytes before the secret went out before the block (at least 300)" \
+  test "${#sent}" -ge 300
+check "built-in detectors: and what went out is the answer's start, unchanged" \
+  bash -c "[ \"\${1:0:\${#2}}\" = \"\$2\" ]" _ "ECHO: ${LEAD^^}" "$sent"
+ARGTXT="$PROSE $VALUES"
+sse /v1/chat/completions "$(tool_body gpt-args "$ARGTXT")"
+want=$(python3 -c 'import json,sys; print(json.dumps({"q": sys.argv[1]}, separators=(",", ":")))' "$PROSE ${VALUES/+1 (415) 555-0132/[PHONE_1]}")
+want=${want/jane.roe@example.org/[EMAIL_1]}; want=${want/4111 1111 1111 1111/[CARD_1]}
+want=${want/GB82 WEST 1234 5698 7654 32/[IBAN_1]}; want=${want/536 22 1234/[SSN_1]}
+eq "built-in detectors: a tool call's arguments stream masked" "$(oai_args "$T/sse")" "$want"
+check "... no piece of any value reached the client" \
+  bash -c "! grep -qE '555-01|0132|jane|roe@|4111|1111 1|GB82|WEST|5698|536 2|22 1234' '$T/sse'"
+stop_serve "built-in detectors: odock serve exits cleanly on SIGTERM"
+check "ledger: four more events" test "$(events 'count(*)')" -eq $((before + 4))

@@ -980,6 +980,81 @@ static void test_holdout(void **st)
 
 /* ------------------------------------------------------- verdict cache */
 
+/* ------------------------------------------------------ stream hold */
+
+/* For every prefix of a text, as a stream would have it, in which the
+ * detectors find nothing (when they find something the stream keeps its
+ * whole window): every value of the whole text must start inside what
+ * gr_stream_hold keeps back, with its context (GR_HOLD_CONTEXT) too.
+ * Values come from the detectors themselves, on the whole text. */
+static void hold_covers(const gr_engine *e, const char *t, size_t want_spans)
+{
+    size_t n = strlen(t);
+    gr_spans sp;
+    gr_spans_init(&sp);
+    gr_pii_scan(e, t, n, &sp);
+    gr_secrets_scan(e, t, n, &sp);
+    if (sp.n < want_spans) fail_msg("%zu values found in \"%s\", expected %zu", sp.n, t, want_spans);
+    for (size_t L = 1; L <= n; L++) {
+        size_t h = gr_stream_hold(e, t, L);
+        assert_true(h >= GR_HOLD_CONTEXT);
+        if (h >= L) continue; /* all of it held */
+        gr_spans pre;
+        gr_spans_init(&pre);
+        gr_pii_scan(e, t, L, &pre);
+        gr_secrets_scan(e, t, L, &pre);
+        size_t npre = pre.n;
+        gr_spans_free(&pre);
+        if (npre) continue;
+        size_t cut = L - h;
+        for (size_t k = 0; k < sp.n; k++) {
+            if (sp.v[k].start < cut + GR_HOLD_CONTEXT)
+                fail_msg("prefix of %zu bytes of \"%s\": a value at %zu..%zu but %zu bytes held", L, t,
+                         sp.v[k].start, sp.v[k].end, h);
+        }
+    }
+    gr_spans_free(&sp);
+}
+
+static void test_stream_hold(void **st)
+{
+    (void)st;
+    od_guard_cfg cfg = cfg_all(OD_ACT_MASK);
+    gr_engine *e = engine(&cfg);
+    hold_covers(e, "Sure: call me at +1 (415) 555-0132 tomorrow, or write to jane.roe@example.org first. "
+                   "My card is 4111 1111 1111 1111 and the other one 4111-1111-1111-1111, thanks.", 4);
+    hold_covers(e, "Transfer it to GB82 WEST 1234 5698 7654 32 please, not to GB29NWBK60161331926819 again.", 2);
+    hold_covers(e, "Her ssn 536 22 1234 and phone 4155550132 were on the form; mobile: 415.555.0132 too.", 3);
+    hold_covers(e, "The server is at 10.20.30.40 or 2001:db8::ff00:42:8329 and the key AKIAIOSFODNN7EXAMPLE "
+                   "works with eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U here.", 4);
+    hold_covers(e, "Here it is:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\n"
+                   "Z1BjP5CE/Wm/Rr500PRK+Lh9x5eJPo5CAZ3/ANBE0sTK0ZsDGMak2m1g7\n-----END RSA PRIVATE KEY-----\nkeep it safe.", 1);
+    /* prose: only the last word and the context before it wait */
+    const char *prose = "The quick brown fox jumps over the lazy dog and then it runs away into the woods. ";
+    size_t n = strlen(prose);
+    assert_int_equal(gr_stream_hold(e, prose, n), GR_HOLD_CONTEXT);
+    assert_int_equal(gr_stream_hold(e, prose, n - 2), 5 + GR_HOLD_CONTEXT); /* "woods" may go on */
+    /* a PEM header not finished: all of it waits */
+    const char *pem = "the key follows -----BEGIN OPENSSH PRIVATE KEY AND SOME MORE WORDS OF A LONG HEADER";
+    assert_true(gr_stream_hold(e, pem, strlen(pem)) >= strlen(pem) - strlen("the key follows "));
+    gr_engine_free(e);
+
+    /* a rule on output has no known shape: the caller keeps its window */
+    od_rule_cfg out_rule = {.name = "ticket", .pattern = "TCK-[0-9]{4}", .action = OD_ACT_MASK,
+                            .applies_to = OD_WHERE_OUTPUT};
+    od_rule_cfg in_rule = {.name = "falcon", .pattern = "falcon", .action = OD_ACT_BLOCK,
+                           .applies_to = OD_WHERE_INPUT};
+    cfg.rules = &out_rule;
+    cfg.nrules = 1;
+    e = engine(&cfg);
+    assert_true(gr_stream_hold(e, prose, n) == GR_HOLD_UNKNOWN);
+    gr_engine_free(e);
+    cfg.rules = &in_rule;
+    e = engine(&cfg);
+    assert_int_equal(gr_stream_hold(e, prose, n), GR_HOLD_CONTEXT);
+    gr_engine_free(e);
+}
+
 static void test_siphash128(void **st)
 {
     (void)st;
@@ -1142,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_holdout),
         cmocka_unit_test(test_siphash128),
+        cmocka_unit_test(test_stream_hold),
         cmocka_unit_test(test_verdict_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
