@@ -302,8 +302,9 @@ static int sg_feed(gw_call *c, int idx, const char *text, size_t n)
         od_buf_reset(&ch->held);
         return rc;
     }
-    if (len < GR_HOLD_CONTEXT + GW_SG_STEP)
-        return 0; /* less than the least that is held, and a piece */
+    /* the hold below is never less than this: shorter text waits as it would */
+    if (len < (window < GR_HOLD_CONTEXT ? window : GR_HOLD_CONTEXT) + GW_SG_STEP)
+        return 0;
     size_t hold = ch->found ? window : gr_stream_hold(g->e, t, len);
     if (hold > window)
         hold = window;
