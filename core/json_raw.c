@@ -16,7 +16,7 @@
 
 static size_t skip_ws(const char *t, size_t n, size_t i)
 {
-    while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) i++;
+    while (i < n && od_is_space((unsigned char)t[i])) i++;
     return i;
 }
 

@@ -21,6 +21,8 @@ char *od_strndup(const char *s, size_t n);
 /* copies s (NULL: "") into dst of size n, cut to fit, always terminated;
  * the snprintf("%s") of the hot paths without the format machinery */
 void od_strlcpy(char *dst, const char *s, size_t n);
+/* ASCII white space as JSON and text splitting mean it: space, tab, CR, LF */
+static inline int od_is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 /* ---- growable byte buffer, always NUL-terminated when p != NULL ---- */
 typedef struct od_buf {

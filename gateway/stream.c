@@ -260,16 +260,11 @@ done:
     return ok;
 }
 
-static int is_space(char ch)
-{
-    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
-}
-
 /* The largest k <= limit just after whitespace; 0 when none. */
 static size_t ws_cut(const char *t, size_t limit)
 {
     for (size_t k = limit; k > 0; k--)
-        if (is_space(t[k - 1]))
+        if (od_is_space((unsigned char)t[k - 1]))
             return k;
     return 0;
 }

@@ -19,7 +19,6 @@
 
 #define GROUPED_MAX 64 /* longer than any grouped value: IBAN 34 + 8 spaces */
 
-static int white(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 static int group_char(unsigned char c) { return gr_isalnum(c) || c == '+'; }
 
 /* Start of the groups that end at q, walking back no further than floor. */
@@ -49,7 +48,7 @@ size_t gr_stream_hold(const gr_engine *e, const char *t, size_t n)
         if (e->rules[i].where & OD_WHERE_OUTPUT)
             return GR_HOLD_UNKNOWN;
     size_t p = n;
-    while (p > 0 && !white((unsigned char)t[p - 1])) p--;
+    while (p > 0 && !od_is_space((unsigned char)t[p - 1])) p--;
     int digits = 0;
     for (size_t i = p; i < n; i++) digits |= gr_isdigit((unsigned char)t[i]);
     size_t q = groups_start(t, p, n > GROUPED_MAX ? n - GROUPED_MAX : 0, digits);

