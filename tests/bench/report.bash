@@ -191,15 +191,15 @@ EOF
   local o p d r
   o=$(num odock.c$C.rps); p=$(num portkey.c$C.rps); d=$(num direct.c$C.rps)
   if have portkey.c$C.rps; then
-    echo "| throughput through odock vs Portkey ($C conn.) | ≥ 20× | $(calc "$o / $p" 1)× | $(mark "$o >= 20 * $p") |"
+    echo "| throughput through odock vs Portkey ($C conn.) | ≥ 20× | $(calc "$o / $p" 2)× | $(mark "$o >= 20 * $p") |"
   else echo "| throughput through odock vs Portkey ($C conn.) | ≥ 20× | not measured | — |"; fi
-  echo "| throughput through odock vs direct ($C conn.) | ≥ 50 % | $(calc "100 * $o / $d" 0) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
+  echo "| throughput through odock vs direct ($C conn.) | ≥ 50 % | $(calc "100 * $o / $d" 1) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
   if have all.odock.c$C.rps; then
     o=$(num all.odock.c$C.rps); p=$(num all.portkey.c$C.rps); d=$(num all.direct.c$C.rps)
     if have all.portkey.c$C.rps; then
-      echo "| the same on every core: odock ($NCPU workers) vs Portkey | ≥ 20× | $(calc "$o / $p" 1)× | $(mark "$o >= 20 * $p") |"
+      echo "| the same on every core: odock ($NCPU workers) vs Portkey | ≥ 20× | $(calc "$o / $p" 2)× | $(mark "$o >= 20 * $p") |"
     fi
-    echo "| the same on every core: odock ($NCPU workers) vs direct | ≥ 50 % | $(calc "100 * $o / $d" 0) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
+    echo "| the same on every core: odock ($NCPU workers) vs direct | ≥ 50 % | $(calc "100 * $o / $d" 1) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
   fi
   local a50 a99
   a50=$(calc "($(num odock.c1.p50_us) - $(num direct.c1.p50_us)) / 1000" 3)
@@ -215,20 +215,20 @@ EOF
   echo "| RSS at the end of the $C-connection load | ≤ 64 MB | $(mbk odock.rss_load) | $(mark "$(num odock.rss_load) > 0 && $(num odock.rss_load) <= 64 * 1024") |"
   echo "| RSS holding $BENCH_HOLD open streams | ≤ 128 MB | $(mbk odock.hold.rss) ($(num odock.hold.streaming) streaming) | $(mark "$(num odock.hold.rss) > 0 && $(num odock.hold.streaming) >= $BENCH_HOLD && $(num odock.hold.rss) <= 128 * 1024") |"
   o=$(num odock.s$C.rps); d=$(num direct.s$C.rps)
-  echo "| streaming relay vs direct (streams/s, $C conn.) | ≥ 50 % | $(calc "100 * $o / $d" 0) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
+  echo "| streaming relay vs direct (streams/s, $C conn.) | ≥ 50 % | $(calc "100 * $o / $d" 1) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
   if have all.odock.s$C.rps; then
     o=$(num all.odock.s$C.rps); d=$(num all.direct.s$C.rps)
-    echo "| the same on every core ($NCPU workers) | ≥ 50 % | $(calc "100 * $o / $d" 0) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
+    echo "| the same on every core ($NCPU workers) | ≥ 50 % | $(calc "100 * $o / $d" 1) % | $(mark "$d > 0 && $o >= 0.5 * $d") |"
   fi
   a50=$(calc "($(num odock.ttfb.ttfb_p50_us) - $(num direct.ttfb.ttfb_p50_us)) / 1000" 3)
   echo "| TTFB added (p50, 1 connection) | ≤ 0.5 ms | $a50 ms | $(mark "$(num odock.ttfb.ttfb_p50_us) > 0 && $a50 <= 0.5") |"
   if have mcp.direct_stdio.1; then
     o=$(num mcp.odock_stdio.1); d=$(num mcp.direct_stdio.1)
     local relay=""; have mcp.relay_stdio.1 && relay=" (a byte relay alone: $(calc "100 * $(num mcp.relay_stdio.1) / $d" 0) %)"
-    echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | $(calc "100 * $o / $d" 0) %$relay | $(mark "$o >= 0.8 * $d") |"
+    echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | $(calc "100 * $o / $d" 1) %$relay | $(mark "$o >= 0.8 * $d") |"
     if have mcp.odock_stdio_busy.1; then
       o=$(num mcp.odock_stdio_busy.1)
-      echo "| the same with busy_poll_us $BENCH_BUSY_POLL | ≥ 80 % | $(calc "100 * $o / $d" 0) % | $(mark "$o >= 0.8 * $d") |"
+      echo "| the same with busy_poll_us $BENCH_BUSY_POLL | ≥ 80 % | $(calc "100 * $o / $d" 1) % | $(mark "$o >= 0.8 * $d") |"
     fi
   else echo "| MCP through \`odock mcp\`, sequential, vs direct stdio | ≥ 80 % | not measured | — |"; fi
   if [ "${R[mcp.odock_http.available]:-no}" = yes ] && have mcpc.supergateway.1; then
@@ -237,7 +237,7 @@ EOF
     local o16 p16 sdk="SDK client: not measured"
     o16=$(num mcpc.odock_http.16); p16=$(num mcpc.supergateway.16)
     have mcp.supergateway.1 && sdk="SDK client: $(calc "$(num mcp.odock_http.1) / $(num mcp.supergateway.1)" 1)× sequential, $(calc "$(num mcp.odock_http.16) / ($(num mcp.supergateway.16) + 0.0001)" 1)× with 16"
-    echo "| MCP through odock serve \`/mcp\` vs supergateway | ≥ 5× | C load client: $(calc "$o / $p" 1)× sequential, $(calc "$o16 / ($p16 + 0.0001)" 1)× with 16 clients ($sdk) | $(mark "$o >= 5 * $p && $o16 >= 5 * $p16") |"
+    echo "| MCP through odock serve \`/mcp\` vs supergateway | ≥ 5× | C load client: $(calc "$o / $p" 2)× sequential, $(calc "$o16 / ($p16 + 0.0001)" 1)× with 16 clients ($sdk) | $(mark "$o >= 5 * $p && $o16 >= 5 * $p16") |"
     if have mcpc.odock_http_busy.1; then
       o=$(num mcpc.odock_http_busy.1); o16=$(num mcpc.odock_http_busy.16)
       echo "| the same with busy_poll_us $BENCH_BUSY_POLL | ≥ 5× | C load client: $(calc "$o / $p" 1)× sequential, $(calc "$o16 / ($p16 + 0.0001)" 1)× with 16 clients | $(mark "$o >= 5 * $p && $o16 >= 5 * $p16") |"
