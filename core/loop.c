@@ -1134,7 +1134,7 @@ int od_loop_run(od_loop *l)
     unsigned seen = l->activity;
     while (!l->stop) {
         /* lws_service(ctx, -1) polls with a zero timeout */
-        int spin = l->busy_poll_us > 0 && spin_until > 0 && od_mono_us() < spin_until;
+        int spin = spin_until && od_mono_us() < spin_until; /* set only when busy polling */
         if (lws_service(l->ctx, spin ? -1 : 0) < 0)
             break;
         if (l->busy_poll_us <= 0)

@@ -313,7 +313,7 @@ static int sg_feed(gw_call *c, int idx, const char *text, size_t n)
         od_buf_free(&scratch);
         if (rc)
             return 1;
-    } else if (pr > 0 && !ch->found) {
+    } else if (pr > 0) {
         ch->found = 1;
         hold = window;
         if (len < hold + GW_SG_STEP)

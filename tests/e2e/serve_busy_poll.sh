@@ -71,6 +71,9 @@ if command -v openssl >/dev/null; then
   eq "busy polling over TLS: the request is served" "$code" 200
   spin=$(ticks "$tpid" 0.25)
   check "busy polling over TLS: the loop spins after the request ($spin of 25 ticks)" within 6 100 "$spin"
+  sleep 0.3
+  idle=$(ticks "$tpid" 0.5)
+  check "busy polling over TLS: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
   kill -TERM "$tpid"; wait "$tpid" 2>/dev/null
 fi
 
@@ -85,6 +88,9 @@ IFS= read -r -t 5 line <&"${MCP[0]}" || line=""
 check "odock mcp busy polling: initialize is answered" grep -q '"protocolVersion"' <<<"$line"
 spin=$(ticks "$mpid" 0.25)
 check "odock mcp busy polling: the loop spins after the message ($spin of 25 ticks)" within 6 100 "$spin"
+sleep 0.3
+idle=$(ticks "$mpid" 0.5)
+check "odock mcp busy polling: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
 exec {MCP[1]}>&-
 wait "$mpid" 2>/dev/null
 echo "1..$_n"
