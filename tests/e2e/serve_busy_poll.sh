@@ -32,6 +32,16 @@ ticks() {
 }
 # within LO HI VALUE
 within() { [ "$3" -ge "$1" ] && [ "$3" -le "$2" ]; }
+# spins_then_sleeps WHAT PID: the loop spins right after the I/O just done,
+# and is idle again once busy_poll_us (0.4 s) has passed
+spins_then_sleeps() {
+  local spin idle
+  spin=$(ticks "$2" 0.25)
+  check "$1: the loop spins after it ($spin of 25 ticks)" within 6 100 "$spin"
+  sleep 0.3
+  idle=$(ticks "$2" 0.5)
+  check "$1: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
+}
 KEY=$(mkkey spin)
 CHAT='{"model":"mock/echo","messages":[{"role":"user","content":"hi"}]}'
 
@@ -42,11 +52,7 @@ idle=$(ticks "$SERVE_PID" 0.5)
 check "busy polling: idle before traffic ($idle of 50 ticks)" within 0 10 "$idle"
 post /v1/chat/completions "$KEY" "$CHAT" >/dev/null
 eq "busy polling: the request is served" "$(status)" 200
-spin=$(ticks "$SERVE_PID" 0.25)
-check "busy polling: the loop spins after the request ($spin of 25 ticks)" within 6 100 "$spin"
-sleep 0.3
-idle=$(ticks "$SERVE_PID" 0.5)
-check "busy polling: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
+spins_then_sleeps "busy polling, a request" "$SERVE_PID"
 stop_serve "busy polling: odock serve exits cleanly on SIGTERM"
 
 # ---- off: the same request, no spinning ----
@@ -69,11 +75,7 @@ if command -v openssl >/dev/null; then
   sleep 1
   code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KEY" -d "$CHAT" "https://127.0.0.1:$TP/v1/chat/completions")
   eq "busy polling over TLS: the request is served" "$code" 200
-  spin=$(ticks "$tpid" 0.25)
-  check "busy polling over TLS: the loop spins after the request ($spin of 25 ticks)" within 6 100 "$spin"
-  sleep 0.3
-  idle=$(ticks "$tpid" 0.5)
-  check "busy polling over TLS: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
+  spins_then_sleeps "busy polling, a request over TLS" "$tpid"
   kill -TERM "$tpid"; wait "$tpid" 2>/dev/null
 fi
 
@@ -86,11 +88,7 @@ check "odock mcp busy polling: idle before a message ($idle of 50 ticks)" within
 printf '%s\n' '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}' >&"${MCP[1]}"
 IFS= read -r -t 5 line <&"${MCP[0]}" || line=""
 check "odock mcp busy polling: initialize is answered" grep -q '"protocolVersion"' <<<"$line"
-spin=$(ticks "$mpid" 0.25)
-check "odock mcp busy polling: the loop spins after the message ($spin of 25 ticks)" within 6 100 "$spin"
-sleep 0.3
-idle=$(ticks "$mpid" 0.5)
-check "odock mcp busy polling: idle again once busy_poll_us has passed ($idle of 50 ticks)" within 0 10 "$idle"
+spins_then_sleeps "odock mcp busy polling, a message" "$mpid"
 exec {MCP[1]}>&-
 wait "$mpid" 2>/dev/null
 echo "1..$_n"
