@@ -54,8 +54,8 @@ build/$(1)/bench/%: tests/bench/%.c build/$(1)/libodock.a $$(HDRS)
 build/$(1)/.dirs:
 	@mkdir -p build/$(1) && touch $$@
 
-# mcp_load: the benchmark's MCP client, also driven by tests/e2e/mcp_load.sh
-$(1): build/$(1)/odock $$($(1)_UNITS) $$($(1)_TOOLS) build/$(1)/bench/mcp_load
+# mcp_load and wake: benchmark helpers also driven by tests/e2e (mcp_load.sh, bench_wake.sh)
+$(1): build/$(1)/odock $$($(1)_UNITS) $$($(1)_TOOLS) build/$(1)/bench/mcp_load build/$(1)/bench/wake
 endef
 
 $(eval $(call flavour,rel,$(OPT)))

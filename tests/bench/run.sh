@@ -60,7 +60,7 @@ if [ ${#need_apt[@]} -gt 0 ] || [ ${#opt_apt[@]} -gt 0 ]; then
   [ ${#opt_pkgs[@]} -eq 0 ] || apt_get install -y -qq "${opt_pkgs[@]}" >/dev/null ||
     echo "bench: could not install ${opt_pkgs[*]}; the runs that need it are skipped" >&2
 fi
-[ -x "$ODOCK" ] && [ -x "$BIN/upstream" ] && [ -x "$BIN/streams" ] && [ -x "$BIN/relay" ] && [ -x "$BIN/mcp_load" ] ||
+[ -x "$ODOCK" ] && [ -x "$BIN/upstream" ] && [ -x "$BIN/streams" ] && [ -x "$BIN/relay" ] && [ -x "$BIN/mcp_load" ] && [ -x "$BIN/wake" ] ||
   die "build first: make bench"
 stamp="$NPM_DIR/node_modules/.bench-lock"
 if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$NPM_DIR/package-lock.json"; then
@@ -166,6 +166,19 @@ hold_run() {
   printf '   %-22s %d/%d streams open in %ss, RSS %s MB\n' "$key" "${R[$key.streaming]}" "$BENCH_HOLD" \
     "${R[$key.open_s]}" "$(mb "${R[$key.rss]}")" >&2
 }
+
+# ---------------------------------------------------------------- the machine's wake-up cost
+# What a sleeping process costs to wake here, across the gateway's and the
+# load's cores and on one core (tests/bench/wake.c): every relayed request
+# pays four cross-core wake-ups that the direct path does not.
+if j=$("$BIN/wake" --cores "$CPU_GW,$CPU_LOAD" 2>"$T/wake.err"); then
+  for f in cross_p50_us cross_p99_us same_p50_us same_p99_us; do R[wake.$f]=$(jq -r ".$f" <<<"$j"); done
+  log "wake-up round trip: ${R[wake.cross_p50_us]} µs across cores $CPU_GW,$CPU_LOAD, ${R[wake.same_p50_us]} µs on one core"
+else
+  echo "bench: wake: $(cat "$T/wake.err")" >&2
+fi
+R[haltpoll]=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || true)
+R[cpuidle]=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || true)
 
 # ---------------------------------------------------------------- the upstream
 UP_PORT=$(free_port)
