@@ -64,11 +64,12 @@ wake_line() { # the machine's wake-up cost (tests/bench/wake.c), and why it is w
   elif [ -n "${R[haltpoll]:-}" ]; then
     idle=" The kernel's idle driver is ${R[cpuidle]:-?}; an idle vCPU polls up to $(calc "${R[haltpoll]} / 1000" 0) µs before it halts."
   fi
+  local what="- **Waking a sleeping process** (tests/bench/wake.c: a byte passed back and forth, each side asleep in \`poll()\`):"
   if [ "$CPU_GW" = "$CPU_LOAD" ]; then # one core: nothing crosses
-    echo "- **Waking a sleeping process** (tests/bench/wake.c: a byte passed back and forth, each side asleep in \`poll()\`): ${R[wake.same_p50_us]} µs per round trip (p50) on core $CPU_GW.$idle"
-    return 0
+    echo "$what ${R[wake.same_p50_us]} µs per round trip (p50) on core $CPU_GW.$idle"
+  else
+    echo "$what ${R[wake.cross_p50_us]} µs per round trip (p50; p99 ${R[wake.cross_p99_us]}) between cores $CPU_GW and $CPU_LOAD, ${R[wake.same_p50_us]} µs on one core. A request through a gateway on its own core crosses between the cores four times (two round trips); the direct one never does.$idle"
   fi
-  echo "- **Waking a sleeping process** (tests/bench/wake.c: a byte passed back and forth, each side asleep in \`poll()\`): ${R[wake.cross_p50_us]} µs per round trip (p50; p99 ${R[wake.cross_p99_us]}) between cores $CPU_GW and $CPU_LOAD, ${R[wake.same_p50_us]} µs on one core. A request through a gateway on its own core crosses between the cores four times (two round trips); the direct one never does.$idle"
 }
 
 report() {
