@@ -153,7 +153,10 @@ static void put_value(od_buf *b, const cJSON *j)
     case cJSON_False: od_buf_put(b, "false", 5); break;
     case cJSON_True: od_buf_put(b, "true", 4); break;
     case cJSON_NULL: od_buf_put(b, "null", 4); break;
-    case cJSON_Number: put_number(b, j->valuedouble); break;
+    case cJSON_Number: /* a big integer's own text, when the parser kept it */
+        if (j->valuestring) od_buf_puts(b, j->valuestring);
+        else put_number(b, j->valuedouble);
+        break;
     case cJSON_String: od_json_string(b, j->valuestring); break;
     case cJSON_Raw:
         if (j->valuestring) od_buf_puts(b, j->valuestring);
@@ -180,6 +183,13 @@ void od_json_write(od_buf *b, const cJSON *j)
 {
     if (!j) od_buf_put(b, "null", 4);
     else put_value(b, j);
+}
+
+char *od_json_print(const cJSON *j)
+{
+    od_buf b = {0};
+    od_json_write(&b, j);
+    return od_buf_take(&b);
 }
 
 void od_json_write_object(od_buf *b, const cJSON *obj, const char *const *skip, const char *extra)

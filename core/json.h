@@ -7,8 +7,15 @@
 #include "od.h"
 
 /* Appends j, compact (as cJSON_PrintUnformatted would, numbers aside:
- * integral ones print without exponent). NULL prints null. */
+ * integral ones print without exponent, and an integer of more than 15
+ * digits that od_json_parse read is written as it was read, not as the
+ * double nearest to it). NULL prints null. */
 void od_json_write(od_buf *b, const cJSON *j);
+
+/* od_json_write into a new string, for free(): where a tree that came from
+ * a client or an upstream goes out as text, instead of cJSON_PrintUnformatted
+ * (which would turn a 64-bit ID into 1.79e+18). */
+char *od_json_print(const cJSON *j);
 
 /* Appends the object obj without its top-level members named in skip (a
  * NULL-terminated list, may be NULL), with extra (already-encoded members,

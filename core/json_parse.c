@@ -294,6 +294,16 @@ static cJSON *number(rd *r)
     cJSON *j = item(r, cJSON_Number);
     j->valuedouble = d;
     j->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+    if (!frac && ndig > 15) {
+        /* an integer a double may not hold exactly (a tool's 64-bit ID, a
+         * seed): its text is kept, and od_json_write writes that, so what
+         * the provider or MCP server gets is what the client sent */
+        size_t n = (size_t)(p - s);
+        char *t = r_alloc(r, n + 1);
+        memcpy(t, s, n);
+        t[n] = 0;
+        j->valuestring = t;
+    }
     return j;
 }
 

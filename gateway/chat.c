@@ -693,7 +693,7 @@ void gw_call_respond_native(gw_call *c, cJSON *msg, const char *raw, size_t rawl
     /* masked in place: re-encode (a flag alone changes nothing); so too
      * with a \u0000, which the inspected tree holds as U+FFFD */
     int masked = (r->gr_inited ? r->gr.rewrites : 0) != rewrites;
-    char *printed = masked || od_json_has_nul(raw, rawlen) ? cJSON_PrintUnformatted(msg) : NULL;
+    char *printed = masked || od_json_has_nul(raw, rawlen) ? od_json_print(msg) : NULL;
     cJSON_Delete(msg);
     const char *body = printed ? printed : raw;
     size_t len = printed ? strlen(printed) : rawlen;

@@ -341,9 +341,9 @@ static cJSON *tool_call_json(const cJSON *block)
     cJSON *f = cJSON_AddObjectToObject(tc, "function");
     cJSON_AddStringToObject(f, "name", name ? name : "");
     const cJSON *input = od_jget(block, "input");
-    char *args = input ? cJSON_PrintUnformatted(input) : NULL;
+    char *args = input ? od_json_print(input) : NULL;
     cJSON_AddStringToObject(f, "arguments", args ? args : "{}");
-    cJSON_free(args);
+    free(args);
     return tc;
 }
 

@@ -129,9 +129,9 @@ static int assistant_turn(const cJSON *content, cJSON *msgs, char **err)
                 cJSON *f = cJSON_AddObjectToObject(tc, "function");
                 cJSON_AddStringToObject(f, "name", name ? name : "");
                 const cJSON *input = od_jget(b, "input");
-                char *args = input ? cJSON_PrintUnformatted(input) : NULL;
+                char *args = input ? od_json_print(input) : NULL;
                 cJSON_AddStringToObject(f, "arguments", args ? args : "{}");
-                cJSON_free(args);
+                free(args);
                 cJSON_AddItemToArray(calls, tc);
             }
             /* thinking blocks are the model's own; OpenAI has no place for them */

@@ -133,7 +133,7 @@ static int convert_one(const cJSON *all, const cJSON *m, cJSON *contents, cJSON 
         prov_content_text(content, &t);
         const char *name = prov_jstr(m, "name");
         if (!name) name = tool_name_for(all, prov_jstr(m, "tool_call_id"));
-        cJSON *resp = t.p ? cJSON_Parse(t.p) : NULL;
+        cJSON *resp = prov_json_lenient(t.p);
         if (!cJSON_IsObject(resp)) { /* Gemini wants an object */
             cJSON_Delete(resp);
             resp = cJSON_CreateObject();
@@ -335,9 +335,9 @@ static cJSON *tool_call(const cJSON *fc, int index, int with_index)
     const char *name = prov_jstr(fc, "name");
     cJSON_AddStringToObject(f, "name", name ? name : "");
     const cJSON *args = od_jget(fc, "args");
-    char *a = args ? cJSON_PrintUnformatted(args) : NULL;
+    char *a = args ? od_json_print(args) : NULL;
     cJSON_AddStringToObject(f, "arguments", a ? a : "{}");
-    cJSON_free(a);
+    free(a);
     return tc;
 }
 

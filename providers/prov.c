@@ -290,9 +290,16 @@ void prov_copy_member(cJSON *dst, const cJSON *src, const char *key, const char 
         cJSON_AddItemToObject(dst, key2 ? key2 : key, cJSON_Duplicate(v, 1));
 }
 
+cJSON *prov_json_lenient(const char *s)
+{
+    if (!s) return NULL;
+    cJSON *j = od_json_parse(s, strlen(s), NULL);
+    return j ? j : cJSON_Parse(s);
+}
+
 cJSON *prov_args_object(const char *args)
 {
-    cJSON *o = args ? cJSON_Parse(args) : NULL;
+    cJSON *o = prov_json_lenient(args);
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
         o = cJSON_CreateObject();

@@ -101,6 +101,10 @@ cJSON *prov_openai_chat_response(const char *model, const char *body, size_t len
 
 /* a tool-call arguments string -> object ({} when unreadable) */
 cJSON *prov_args_object(const char *args);
+/* s parsed, strictly (od_json_parse: a big integer keeps its text) or, if
+ * that fails, as leniently as cJSON does (trailing text, a name twice):
+ * what a model or a tool wrote is kept rather than dropped. NULL if neither. */
+cJSON *prov_json_lenient(const char *s);
 
 extern const prov_adapter prov_openai_adapter, prov_compat_adapter, prov_azure_adapter,
     prov_anthropic_adapter, prov_gemini_adapter, prov_mock_adapter;

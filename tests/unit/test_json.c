@@ -272,6 +272,55 @@ static void t_parse_same_as_cjson(void **st)
     cJSON_Delete(j);
 }
 
+/* An integer of more than 15 digits goes out as it came in, through every
+ * way a parsed tree is written (a tool's 64-bit ID read as a double was
+ * 1.79e+18 at the MCP server); shorter ones and decimals as before. */
+static void t_big_integers(void **st)
+{
+    (void)st;
+    const char *doc = "{\"id\":1790000000000000123,\"seed\":-12345678901234567890,"
+                      "\"n\":[123456789012345,1234567890123456,99999999999999999999999],"
+                      "\"f\":0.1,\"e\":1e30,\"o\":{\"k\":18446744073709551615}}";
+    const char *want = "{\"id\":1790000000000000123,\"seed\":-12345678901234567890,"
+                       "\"n\":[123456789012345,1234567890123456,99999999999999999999999],"
+                       "\"f\":0.1,\"e\":1e+30,\"o\":{\"k\":18446744073709551615}}";
+    cJSON *j = od_json_parse(doc, strlen(doc), NULL);
+    assert_non_null(j);
+    char *w = write_of(j);
+    assert_string_equal(w, want);
+    free(w);
+    /* the double is still there for whoever reads the number */
+    assert_true(cJSON_GetObjectItem(j, "id")->valuedouble == 1790000000000000123.0);
+    /* 15 digits: exact in a double, no text kept */
+    assert_null(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "n"), 0)->valuestring);
+    /* a copy keeps it (cJSON_Duplicate copies valuestring), and so does od_json_print */
+    cJSON *d = cJSON_Duplicate(j, 1);
+    w = od_json_print(d);
+    assert_string_equal(w, want);
+    free(w);
+    cJSON_Delete(d);
+    /* cJSON's printer is what the old code used: it loses the digits */
+    char *c = cJSON_PrintUnformatted(j);
+    assert_null(strstr(c, "1790000000000000123"));
+    cJSON_free(c);
+    cJSON_Delete(j);
+    /* the arena parser (stream events) keeps it too */
+    od_jarena a = {0};
+    const cJSON *ev = od_json_parse_in(&a, doc, strlen(doc));
+    w = write_of(ev);
+    assert_string_equal(w, want);
+    free(w);
+    od_jarena_free(&a);
+    /* inside a member list written with skip/extra (the upstream body) */
+    j = od_json_parse(doc, strlen(doc), NULL);
+    od_buf b = {0};
+    const char *skip[] = {"f", "e", "o", "n", NULL};
+    od_json_write_object(&b, j, skip, "\"model\":\"m\"");
+    assert_string_equal(b.p, "{\"model\":\"m\",\"id\":1790000000000000123,\"seed\":-12345678901234567890}");
+    od_buf_free(&b);
+    cJSON_Delete(j);
+}
+
 static void t_parse_rejects(void **st)
 {
     (void)st;
@@ -578,6 +627,7 @@ int main(void)
         cmocka_unit_test(t_raw_member),
         cmocka_unit_test(t_parse_names_twice),
         cmocka_unit_test(t_parse_nul),
+        cmocka_unit_test(t_big_integers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

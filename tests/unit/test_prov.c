@@ -3,6 +3,8 @@
  * testdata/providers/, error messages, the SSE parser. */
 #include "test_prov_util.h"
 
+#include "core/json.h"
+
 static od_kv extra_headers[] = {{(char *)"X-Team", (char *)"blue"}};
 
 static od_provider_cfg provider(const char *type, const char *base, const char *key)
@@ -84,6 +86,33 @@ static void t_openai_request(void **state)
     assert_false(prov_client_wants_usage(req));
     cJSON_Delete(req);
     assert_null(err);
+}
+
+/* The request as the gateway parses it (od_json_parse): an integer past a
+ * double's 53 bits reaches the provider digit for digit, in the OpenAI body
+ * as written and in tool-call arguments translated for Anthropic. */
+static void t_big_integers_reach_provider(void **state)
+{
+    (void)state;
+    const char *doc = "{\"model\":\"alias\",\"seed\":12345678901234567890,\"messages\":["
+                      "{\"role\":\"user\",\"content\":\"look it up\"},"
+                      "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+                      "\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"id\\\":1790000000000000123}\"}}]},"
+                      "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"found\"}]}";
+    cJSON *req = od_json_parse(doc, strlen(doc), NULL);
+    assert_non_null(req);
+    od_provider_cfg p = provider("openai", NULL, "sk-test-secret");
+    prov_http h;
+    char *err = NULL;
+    assert_int_equal(prov_adapter_for("openai")->chat_request(&p, "gpt-4o", req, 0, &h, &err), 0);
+    assert_non_null(strstr(h.body.p, "\"seed\":12345678901234567890"));
+    prov_http_free(&h);
+    od_provider_cfg pa = provider("anthropic", NULL, "sk-ant-test");
+    assert_int_equal(prov_adapter_for("anthropic")->chat_request(&pa, "claude-x", req, 0, &h, &err), 0);
+    assert_non_null(strstr(h.body.p, "\"input\":{\"id\":1790000000000000123}"));
+    prov_http_free(&h);
+    assert_null(err);
+    cJSON_Delete(req);
 }
 
 static void t_compat_request(void **state)
@@ -753,6 +782,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_registry),
         cmocka_unit_test(t_openai_request),
+        cmocka_unit_test(t_big_integers_reach_provider),
         cmocka_unit_test(t_compat_request),
         cmocka_unit_test(t_azure_request),
         cmocka_unit_test(t_openai_response),
