@@ -406,9 +406,9 @@ static void cancel_requests(gw_msess *ms, cJSON *ids)
         cJSON_AddItemToObject(p, "requestId", cJSON_Duplicate(id, 1));
         cJSON_AddStringToObject(p, "reason", "client disconnected");
         cJSON *n = mcp_rpc_notification("notifications/cancelled", p);
-        char *t = cJSON_PrintUnformatted(n);
+        char *t = od_json_print(n); /* the client's id as it wrote it */
         mcp_session_handle(ms->s, t, strlen(t));
-        cJSON_free(t);
+        free(t);
         cJSON_Delete(n);
     }
 }

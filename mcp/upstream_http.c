@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/json.h"
 #include "../core/od.h"
 #include "jsonrpc.h"
 #include "transport.h"
@@ -233,9 +234,9 @@ static void synth_error(http_t *t, const char *body, const char *msg)
     mcp_msg m;
     if (!cJSON_IsArray(j) && mcp_rpc_classify(j, &m) == MCP_MSG_REQUEST) {
         cJSON *e = mcp_rpc_error_reason(m.id, MCP_ERR_UPSTREAM, msg, "upstream_error");
-        char *txt = cJSON_PrintUnformatted(e);
+        char *txt = od_json_print(e); /* the request's id as it was written */
         deliver(t, txt, strlen(txt));
-        cJSON_free(txt);
+        free(txt);
         cJSON_Delete(e);
     }
     cJSON_Delete(j);
