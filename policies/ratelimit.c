@@ -138,10 +138,12 @@ static void roll(pol_rl *r, int64_t now)
 }
 
 /* the previous window's count weighted by how much of it still overlaps the
- * last 60 s, plus the current window's */
+ * last 60 s, plus the current window's. Rounded up: rounded down, a window
+ * used up to its limit counted one less a millisecond after it ended, and
+ * let a request more through at every roll-over. */
 static int64_t estimate(int64_t prev, int64_t cur, int64_t elapsed)
 {
-    return prev * (WINDOW_MS - elapsed) / WINDOW_MS + cur;
+    return (prev * (WINDOW_MS - elapsed) + WINDOW_MS - 1) / WINDOW_MS + cur;
 }
 
 /* ms until estimate(prev, cur) + add <= limit, with the current window's

@@ -926,6 +926,31 @@ static long rss_kb(void)
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+/* Right after a window rolls over, the previous window's count still
+ * weighs almost whole: rpm 6 used up in a window's last millisecond leaves
+ * no room in the next window's first. (Rounding the estimate down let a 7th
+ * through: 6 x 59999/60000 read as 5.) The room comes back as the old
+ * window slides out: one request after 10 s, six after a full minute. */
+static void test_rl_window_roll(void **state)
+{
+    (void)state;
+    pol_rl_shm *t = shm_new();
+    int slot = pol_rl_slot(t, "k:KeyRoll1");
+    pol_rl_ask ask = {6, 0, 0, 0};
+    pol_rl_out o;
+    int64_t w0 = 1700000040000; /* a window start: a multiple of 60 s */
+    for (int i = 0; i < 6; i++) assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 59999, &ask, &o), 0);
+    assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 59999, &ask, &o), -1);
+    assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 60001, &ask, &o), -1); /* the next window's start */
+    int64_t retry = o.retry_ms;
+    assert_int_equal(retry, 9999); /* 10 s into the new window the old 6 weigh 5 */
+    assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 60001 + retry - 1, &ask, &o), -1);
+    assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 60001 + retry, &ask, &o), 0); /* when it said */
+    assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 70000, &ask, &o), -1);
+    for (int i = 0; i < 5; i++) assert_int_equal(pol_rl_admit(t, slot, 0, w0 + 120000, &ask, &o), 0);
+    pol_rl_shm_free(t);
+}
+
 /* The table maps ~6 MB, but only what is used becomes resident. */
 static void test_rl_shm_rss(void **state)
 {
@@ -1191,6 +1216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tpm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rl_shared_rpm_two_processes, setup, teardown),
+        cmocka_unit_test(test_rl_window_roll),
         cmocka_unit_test_setup_teardown(test_rl_shared_max_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rl_shm_worker_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rl_table_full, setup, teardown),
