@@ -123,7 +123,7 @@ static cJSON *value(rd *r);
 
 static void ws_skip(rd *r)
 {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+    while (r->p < r->end && od_is_space((unsigned char)*r->p))
         r->p++;
 }
 

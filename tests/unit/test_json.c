@@ -15,13 +15,6 @@
 
 #include "core/json.h"
 
-static char *write_of(const cJSON *j)
-{
-    od_buf b = {0};
-    od_json_write(&b, j);
-    return od_buf_take(&b);
-}
-
 /* documents whose cJSON printing is exact: our text must be the same */
 static void t_same_as_cjson(void **state)
 {
@@ -40,7 +33,7 @@ static void t_same_as_cjson(void **state)
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
         cJSON *j = cJSON_Parse(docs[i]);
         assert_non_null(j);
-        char *theirs = cJSON_PrintUnformatted(j), *ours = write_of(j);
+        char *theirs = cJSON_PrintUnformatted(j), *ours = od_json_print(j);
         assert_string_equal(ours, theirs);
         free(ours);
         cJSON_free(theirs);
@@ -57,7 +50,7 @@ static void t_numbers_exact(void **state)
                         1e21, 6.02214076e23, 100.25};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         cJSON *n = cJSON_CreateNumber(v[i]);
-        char *s = write_of(n);
+        char *s = od_json_print(n);
         cJSON *back = cJSON_Parse(s);
         assert_non_null(back);
         if (back->valuedouble != v[i]) fail_msg("%.17g written as %s, read back as %.17g", v[i], s, back->valuedouble);
@@ -67,7 +60,7 @@ static void t_numbers_exact(void **state)
     }
     /* integral values print as integers, never with an exponent */
     cJSON *n = cJSON_CreateNumber(4294967296.0);
-    char *s = write_of(n);
+    char *s = od_json_print(n);
     assert_string_equal(s, "4294967296");
     free(s);
     cJSON_Delete(n);
@@ -77,7 +70,7 @@ static void t_numbers_exact(void **state)
         {0.000001, "0.000001"}, {-123456.789, "-123456.789"}, {100.25, "100.25"}, {0.1 + 0.2, "0.30000000000000004"}};
     for (size_t i = 0; i < sizeof dec / sizeof *dec; i++) {
         n = cJSON_CreateNumber(dec[i].v);
-        s = write_of(n);
+        s = od_json_print(n);
         assert_string_equal(s, dec[i].text);
         free(s);
         cJSON_Delete(n);
@@ -89,7 +82,7 @@ static void t_numbers_exact(void **state)
         double w = (double)(int64_t)(x % 2000000001ull - 1000000000) / (double[]){10, 100, 1e3, 1e4, 1e5, 1e6, 1e7}[(x >> 32) % 7];
         if (i & 1) w = nextafter(w, i & 2 ? 1e300 : -1e300);
         n = cJSON_CreateNumber(w);
-        s = write_of(n);
+        s = od_json_print(n);
         char *end;
         double back = strtod(s, &end);
         int trailing0 = !strchr(s, 'e') && strchr(s, '.') && s[strlen(s) - 1] == '0';
@@ -100,7 +93,7 @@ static void t_numbers_exact(void **state)
     }
     /* JSON has no NaN or infinity: null, as cJSON does */
     n = cJSON_CreateNumber(0.0 / 0.0);
-    s = write_of(n);
+    s = od_json_print(n);
     assert_string_equal(s, "null");
     free(s);
     cJSON_Delete(n);
@@ -133,7 +126,7 @@ static void t_escapes(void **state)
 {
     (void)state;
     cJSON *j = cJSON_CreateString("q\" b\\ nl\n cr\r t\t bs\b ff\f x\x01 y\x7f");
-    char *s = write_of(j);
+    char *s = od_json_print(j);
     assert_string_equal(s, "\"q\\\" b\\\\ nl\\n cr\\r t\\t bs\\b ff\\f x\\u0001 y\x7f\"");
     cJSON *back = cJSON_Parse(s);
     assert_string_equal(back->valuestring, j->valuestring);
@@ -143,17 +136,17 @@ static void t_escapes(void **state)
     /* keys are escaped too */
     j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "we\"ird\nkey", 1);
-    s = write_of(j);
+    s = od_json_print(j);
     assert_string_equal(s, "{\"we\\\"ird\\nkey\":1}");
     free(s);
     cJSON_Delete(j);
     /* a raw item goes out as it is */
     j = cJSON_CreateRaw("{\"pre\":[1,2]}");
-    s = write_of(j);
+    s = od_json_print(j);
     assert_string_equal(s, "{\"pre\":[1,2]}");
     free(s);
     cJSON_Delete(j);
-    s = write_of(NULL);
+    s = od_json_print(NULL);
     assert_string_equal(s, "null");
     free(s);
 }
@@ -286,7 +279,7 @@ static void t_big_integers(void **st)
                        "\"f\":0.1,\"e\":1e+30,\"o\":{\"k\":18446744073709551615}}";
     cJSON *j = od_json_parse(doc, strlen(doc), NULL);
     assert_non_null(j);
-    char *w = write_of(j);
+    char *w = od_json_print(j);
     assert_string_equal(w, want);
     free(w);
     /* the double is still there for whoever reads the number */
@@ -307,7 +300,7 @@ static void t_big_integers(void **st)
     /* the arena parser (stream events) keeps it too */
     od_jarena a = {0};
     const cJSON *ev = od_json_parse_in(&a, doc, strlen(doc));
-    w = write_of(ev);
+    w = od_json_print(ev);
     assert_string_equal(w, want);
     free(w);
     od_jarena_free(&a);
